@@ -1,0 +1,1 @@
+"""tokenroll: token-exact rollouts for multi-turn, tool-using LLM environments."""
