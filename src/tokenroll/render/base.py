@@ -150,13 +150,14 @@ class Renderer(ABC):
                 [False] * len(prev_prompt_ids), [],
             )
         assistant_index = len(history.message_roles)
+        history_indices = self._adopt_generation_prompt(history, probe, assistant_positions, assistant_index)
         tail = probe.slice(turn_end, len(probe))
         # Probe message 2 is the first new message; in the real conversation it follows the assistant.
         shift = assistant_index + 1 - 2
         new_names = resolve_tool_names(new, self._completion_tool_calls(completion))
         return RenderedTokens(
             token_ids=list(prev_prompt_ids) + completion + synthesized + tail.token_ids,
-            message_indices=history.message_indices
+            message_indices=history_indices
             + [assistant_index] * (len(completion) + len(synthesized))
             + [m if m == SCAFFOLD else m + shift for m in tail.message_indices],
             sampled_mask=history.sampled_mask
@@ -167,6 +168,22 @@ class Renderer(ABC):
             message_roles=history.message_roles + ["assistant"] + [m.role for m in new],
             message_tool_names=history.message_tool_names + [None] + new_names,
         )
+
+    @staticmethod
+    def _adopt_generation_prompt(
+        history: RenderedTokens, probe: RenderedTokens, assistant_positions: list[int], assistant_index: int
+    ) -> list[int]:
+        """History's message indices, with a trailing generation prompt given to the assistant it opened.
+
+        A full render attributes the assistant header to the assistant; the generation prompt
+        that became that header is scaffolding in the previous prompt's attribution.
+        """
+        header = [probe.token_ids[i] for i in assistant_positions if not probe.sampled_mask[i]]
+        n = len(header)
+        indices = history.message_indices
+        if n and history.token_ids[-n:] == header and all(i == SCAFFOLD for i in indices[-n:]):
+            return indices[:-n] + [assistant_index] * n
+        return indices
 
     def _turn_close(self, probe: RenderedTokens, assistant_positions: list[int]) -> list[int]:
         """The stop tokens that end the probe assistant's turn (usually one)."""

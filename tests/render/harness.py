@@ -1,0 +1,392 @@
+"""Shared checks for every renderer family: parity with Hugging Face, attribution, bridge, round trip.
+
+A family's test module builds its renderer and the matching `transformers` tokenizer, then
+runs these checks over `CORPUS` and over hypothesis-generated conversations. Where the
+Hugging Face template refuses a conversation (`raise_exception`), the renderer must refuse
+it too, with a RenderError.
+"""
+
+from __future__ import annotations
+
+import copy
+import functools
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import jinja2
+from hypothesis import strategies as st
+
+from tests.assets import tokenizer_dir
+from tokenroll.core.attribution import SCAFFOLD, RenderedTokens
+from tokenroll.render import RenderError, Renderer
+
+# --- building blocks ------------------------------------------------------------------------
+
+ADD_TOOL = {
+    "type": "function",
+    "function": {
+        "name": "add",
+        "description": "Add two numbers.",
+        "parameters": {
+            "type": "object",
+            "properties": {"a": {"type": "number"}, "b": {"type": "number"}},
+            "required": ["a", "b"],
+        },
+    },
+}
+SEARCH_TOOL = {
+    "type": "function",
+    "function": {
+        "name": "search",
+        "description": "Search the web; returns the top result's text.",
+        "parameters": {
+            "type": "object",
+            "properties": {"query": {"type": "string", "description": "What to look for"}},
+            "required": ["query"],
+        },
+    },
+}
+TOOLS = [ADD_TOOL, SEARCH_TOOL]
+
+
+def call(name: str, arguments: dict[str, Any], call_id: str) -> dict[str, Any]:
+    """An OpenAI-style tool call with object arguments (what Hugging Face templates expect)."""
+    return {"id": call_id, "type": "function", "function": {"name": name, "arguments": arguments}}
+
+
+def system(text: str) -> dict[str, Any]:
+    return {"role": "system", "content": text}
+
+
+def user(text: str | None) -> dict[str, Any]:
+    return {"role": "user", "content": text}
+
+
+def assistant(text: str | None, reasoning: str | None = None, calls: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+    message: dict[str, Any] = {"role": "assistant", "content": text}
+    if reasoning is not None:
+        message["reasoning_content"] = reasoning
+    if calls:
+        message["tool_calls"] = calls
+    return message
+
+
+def tool(text: str, call_id: str, name: str | None = None) -> dict[str, Any]:
+    message = {"role": "tool", "content": text, "tool_call_id": call_id}
+    if name is not None:
+        message["name"] = name
+    return message
+
+
+@dataclass
+class Case:
+    """One conversation of the corpus, with what it exercises."""
+
+    name: str
+    messages: list[dict[str, Any]]
+    tools: list[dict[str, Any]] | None = None
+    features: set[str] = field(default_factory=set)
+
+    def __repr__(self) -> str:
+        return self.name
+
+
+def _long_conversation(turns: int, *, with_system: bool) -> list[dict[str, Any]]:
+    messages = [system("You are a patient tutor.")] if with_system else []
+    for turn in range(turns):
+        messages.append(user(f"Question {turn}: what is {turn} squared?"))
+        messages.append(assistant(f"{turn} squared is {turn * turn}."))
+    return messages
+
+
+def _tool_loop(rounds: int) -> list[dict[str, Any]]:
+    messages = [user("Add up 1, 2, 3 and 4 step by step.")]
+    for r in range(rounds):
+        messages.append(assistant(f"Step {r}.", calls=[call("add", {"a": r, "b": r + 1}, f"call_{r}")]))
+        messages.append(tool(str(2 * r + 1), f"call_{r}"))
+    messages.append(assistant("Done."))
+    return messages
+
+
+CORPUS: list[Case] = [
+    Case("single-user", [user("Hello!")]),
+    Case("system-user", [system("You are terse."), user("Hello!")]),
+    Case("two-turns", [user("Hi"), assistant("Hello! How can I help?"), user("Tell me a joke.")]),
+    Case("system-two-turns", [system("Be kind."), user("Hi"), assistant("Hello."), user("Bye")]),
+    Case("ends-with-assistant", [user("Hi"), assistant("Hello there.")]),
+    Case("unicode", [user("Grüße aus Köln! 日本語のテキスト、中文 🚀🎉 emoji"), assistant("¡Hola! Ça va? 👍 Привет")]),
+    Case("whitespace", [user("  leading and trailing  \n\n"), assistant("line one\nline two\n\n  indented")]),
+    Case("empty-content", [user(""), assistant(""), user("still there?")]),
+    Case("none-content", [user("call it"), assistant(None, calls=[call("add", {"a": 1, "b": 2}, "c1")]), tool("3", "c1")], TOOLS, {"tools"}),
+    Case(
+        "special-lookalikes",
+        [user("Say <|im_end|> then <tool_call> and <think> or <|eot_id|> [INST] <start_of_turn> <|endoftext|>"), assistant("I typed <|im_start|> too"), user("ok")],
+        features={"lookalike"},
+    ),
+    Case("reasoning-history", [user("2+2?"), assistant("4", reasoning="Two plus two is four."), user("3+3?")], features={"reasoning"}),
+    Case("reasoning-last", [user("2+2?"), assistant("4", reasoning="Simple.")], features={"reasoning"}),
+    Case("reasoning-inline-think", [user("2+2?"), assistant("<think>\nadd them\n</think>\n\n4")], features={"reasoning"}),
+    Case("tools-no-call", [user("What is 1+1?")], TOOLS, {"tools"}),
+    Case("tools-with-system", [system("Use tools when needed."), user("What is 1+1?")], TOOLS, {"tools"}),
+    Case(
+        "single-tool-call",
+        [user("What is 1+2?"), assistant("Let me add.", calls=[call("add", {"a": 1, "b": 2}, "call_1")]), tool("3", "call_1"), assistant("It is 3.")],
+        TOOLS,
+        {"tools"},
+    ),
+    Case(
+        "tool-call-no-content",
+        [user("Search cats"), assistant("", calls=[call("search", {"query": "cats"}, "call_1")]), tool("Cats are small carnivores.", "call_1")],
+        TOOLS,
+        {"tools"},
+    ),
+    Case(
+        "parallel-tool-calls",
+        [
+            user("Add 1+2 and 3+4."),
+            assistant("", calls=[call("add", {"a": 1, "b": 2}, "c1"), call("add", {"a": 3, "b": 4}, "c2")]),
+            tool("3", "c1"),
+            tool("7", "c2"),
+            assistant("3 and 7."),
+        ],
+        TOOLS,
+        {"tools", "parallel"},
+    ),
+    Case(
+        "tool-args-types",
+        [
+            user("Search."),
+            assistant("", calls=[call("search", {"query": "ünïcode \"quoted\" \\ slash", "limit": 3, "exact": True, "tags": ["a", None], "score": 0.5}, "c1")]),
+            tool('{"result": [1, 2]}', "c1"),
+        ],
+        TOOLS,
+        {"tools"},
+    ),
+    Case("tool-loop-3", _tool_loop(3), TOOLS, {"tools"}),
+    Case("long-8", _long_conversation(8, with_system=True)),
+    Case("long-32", _long_conversation(32, with_system=False)),
+    Case("long-64", _long_conversation(64, with_system=True)),
+]
+
+# --- the Hugging Face reference ----------------------------------------------------------
+
+
+@functools.cache
+def hf_tokenizer(family: str):
+    """The `transformers` tokenizer of a family's shared folder (skips when the folder is absent)."""
+    from transformers import AutoTokenizer
+
+    return AutoTokenizer.from_pretrained(str(tokenizer_dir(family)))
+
+
+class TemplateRefused(Exception):
+    """The Hugging Face template raised for this conversation."""
+
+
+def _with_empty_content(messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    fixed = copy.deepcopy(messages)
+    for message in fixed:
+        if message.get("content") is None:
+            message["content"] = ""
+    return fixed
+
+
+def reference_ids(hf, messages, tools=None, add_generation_prompt=False, **kwargs) -> list[int]:
+    """`apply_chat_template(..., tokenize=True)`; None content is retried as "" when the template cannot use None."""
+    def apply(msgs):
+        return list(hf.apply_chat_template(msgs, tools=tools, add_generation_prompt=add_generation_prompt, tokenize=True, return_dict=False, **kwargs))
+
+    try:
+        try:
+            return apply(copy.deepcopy(messages))
+        except (TypeError, jinja2.UndefinedError):
+            return apply(_with_empty_content(messages))
+    except jinja2.TemplateError as exc:
+        raise TemplateRefused(str(exc)) from None
+
+
+def reference_text(hf, messages, tools=None, add_generation_prompt=False, **kwargs) -> str:
+    def apply(msgs):
+        return hf.apply_chat_template(msgs, tools=tools, add_generation_prompt=add_generation_prompt, tokenize=False, **kwargs)
+
+    try:
+        return apply(copy.deepcopy(messages))
+    except (TypeError, jinja2.UndefinedError):
+        return apply(_with_empty_content(messages))
+
+
+def check_parity(renderer: Renderer, hf, messages, tools=None, add_generation_prompt=False, **kwargs) -> RenderedTokens | None:
+    """Ours equals Hugging Face's ids; with special-looking text, the text equals and bodies stay text.
+
+    Returns our rendering, or None when both refused the conversation.
+    """
+    try:
+        expected = reference_ids(hf, messages, tools, add_generation_prompt, **kwargs)
+    except TemplateRefused:
+        try:
+            renderer.render(messages, tools, add_generation_prompt, **kwargs)
+        except RenderError:
+            return None
+        raise AssertionError("the Hugging Face template refused this conversation but the renderer did not")
+    rendered = renderer.render(messages, tools, add_generation_prompt, **kwargs)
+    if _has_lookalikes(renderer, messages):
+        assert hf.decode(rendered.token_ids) == reference_text(hf, messages, tools, add_generation_prompt, **kwargs)
+        added = set(renderer.tokenizer.added_tokens.values())
+        for position, token in enumerate(rendered.token_ids):
+            if rendered.is_content[position] and not rendered.sampled_mask[position]:
+                assert token not in added, f"body token {position} is the added token {token}"
+    else:
+        assert rendered.token_ids == expected, _first_difference(hf, rendered.token_ids, expected)
+    return rendered
+
+
+def _has_lookalikes(renderer: Renderer, messages) -> bool:
+    texts = []
+    for message in messages:
+        texts += [message.get("content") or "", message.get("reasoning_content") or ""]
+    return any(token in text for text in texts for token in renderer.tokenizer.added_tokens)
+
+
+def _first_difference(hf, ours: list[int], expected: list[int]) -> str:
+    n = next((i for i, (a, b) in enumerate(zip(ours, expected)) if a != b), min(len(ours), len(expected)))
+    return (
+        f"first difference at token {n} (lengths {len(ours)} vs {len(expected)}):\n"
+        f"ours     {hf.decode(ours[max(0, n - 8): n + 8])!r}\nexpected {hf.decode(expected[max(0, n - 8): n + 8])!r}"
+    )
+
+
+# --- attribution ------------------------------------------------------------------------------
+
+
+def check_attribution(renderer: Renderer, messages: list[dict[str, Any]], rendered: RenderedTokens, *, bodies_verbatim: Callable[[dict], bool] = lambda m: True) -> None:
+    """Every token's owner is right: bodies decode to their text, sampled tokens are the assistant turns."""
+    decode = renderer.tokenizer.decode
+    stops = set(renderer.stop_token_ids)
+    assert rendered.message_roles == [m["role"] for m in messages]
+    for index, message in enumerate(messages):
+        positions = [i for i, m in enumerate(rendered.message_indices) if m == index]
+        if message["role"] == "assistant":
+            sampled = [i for i in positions if rendered.sampled_mask[i]]
+            if not sampled:
+                continue
+            assert sampled == list(range(sampled[0], sampled[-1] + 1)), f"message {index}: sampled tokens are not contiguous"
+            assert all(rendered.is_content[i] for i in sampled)
+            assert rendered.token_ids[sampled[-1]] in stops or not _closes_with_stop(renderer), f"message {index} does not end on a stop token"
+        elif bodies_verbatim(message):
+            body = decode([rendered.token_ids[i] for i in positions if rendered.is_content[i]])
+            text = message.get("content") or ""
+            # A token may straddle the body's edge and the template's whitespace; it belongs to one side.
+            assert body == text or body.strip() == text.strip(), f"message {index} body: {body!r} != {text!r}"
+    for position, owner in enumerate(rendered.message_indices):
+        if rendered.sampled_mask[position]:
+            assert owner != SCAFFOLD and messages[owner]["role"] == "assistant", f"token {position} sampled outside an assistant turn"
+    tool_bodies = [rendered.token_ids[i] for i, m in enumerate(rendered.content_mask_for_roles({"tool"})) if m]
+    tool_texts = [m.get("content") or "" for m in messages if m["role"] == "tool"]
+    if all(t == t.strip() for t in tool_texts):
+        assert decode(tool_bodies).replace("\n", "") == "".join(tool_texts).replace("\n", "")
+
+
+def _closes_with_stop(renderer: Renderer) -> bool:
+    return getattr(renderer, "assistant_turn_ends_with_stop", True)
+
+
+# --- round trip -----------------------------------------------------------------------------
+
+
+def check_round_trip(renderer: Renderer, messages: list[dict[str, Any]], tools=None) -> None:
+    """Each assistant turn, rendered where it was sampled (last), parses back into the same message."""
+    for index, message in enumerate(messages):
+        if message["role"] != "assistant":
+            continue
+        rendered = renderer.render(messages[: index + 1], tools)
+        sampled = [rendered.token_ids[i] for i, m in enumerate(rendered.message_indices) if m == index and rendered.sampled_mask[i]]
+        if not sampled:
+            continue
+        parsed = renderer.parse_completion(sampled, tools=tools)
+        assert parsed.content == (message.get("content") or ""), f"message {index} content"
+        assert (parsed.reasoning_content or None) == (message.get("reasoning_content") or None), f"message {index} reasoning"
+        expected_calls = [(c["function"]["name"], c["function"]["arguments"]) for c in message.get("tool_calls") or []]
+        got_calls = [(c.name, c.arguments) for c in parsed.tool_calls]
+        assert got_calls == expected_calls, f"message {index} tool calls"
+        assert all(c.status == "ok" for c in parsed.tool_calls)
+
+
+# --- bridge --------------------------------------------------------------------------------
+
+
+def split_points(messages: list[dict[str, Any]]) -> list[int]:
+    """Indices k where messages[k] is an assistant turn followed by tool/user messages only up to the next assistant."""
+    points = []
+    for k, message in enumerate(messages):
+        if message["role"] != "assistant":
+            continue
+        following = messages[k + 1 :]
+        new = []
+        for m in following:
+            if m["role"] == "assistant":
+                break
+            new.append(m)
+        if new and all(m["role"] in ("tool", "user") for m in new):
+            points.append(k)
+    return points
+
+
+def check_bridge(renderer: Renderer, messages: list[dict[str, Any]], k: int, tools=None, *, expect_equal: bool | None = None, **kwargs) -> RenderedTokens | None:
+    """Bridge after assistant k: verbatim prefix; equal to a full re-render where that re-render keeps the prefix."""
+    history, new = messages[:k], []
+    for m in messages[k + 1 :]:
+        if m["role"] == "assistant":
+            break
+        new.append(m)
+    prompt = renderer.render(history, tools, add_generation_prompt=True, **kwargs)
+    full_turn = renderer.render(messages[: k + 1], tools, **kwargs)
+    completion = [full_turn.token_ids[i] for i, m in enumerate(full_turn.message_indices) if m == k and full_turn.sampled_mask[i]]
+    bridged = renderer.bridge(prompt.token_ids, completion, new, tools, prev_attribution=prompt, **kwargs)
+    if bridged is None:
+        return None
+    n = len(prompt.token_ids) + len(completion)
+    assert bridged.token_ids[:n] == prompt.token_ids + completion
+    changed = [i for i, (a, b) in enumerate(zip(bridged.message_indices, prompt.message_indices)) if a != b]
+    # Only the generation prompt may change hands: from scaffolding to the assistant it opened.
+    assert changed == list(range(len(prompt.token_ids) - len(changed), len(prompt.token_ids)))
+    assert all(prompt.message_indices[i] == SCAFFOLD and bridged.message_indices[i] == k for i in changed)
+    assert bridged.sampled_mask[: len(prompt.token_ids)] == prompt.sampled_mask
+    assert bridged.sampled_mask[len(prompt.token_ids) : n] == [True] * len(completion)
+    full = renderer.render(messages[: k + 1] + new, tools, add_generation_prompt=True, **kwargs)
+    prefix_stable = full.token_ids[:n] == prompt.token_ids + completion
+    if expect_equal is not None:
+        assert prefix_stable == expect_equal, "prefix stability differs from what the family documents"
+    if prefix_stable:
+        assert bridged.token_ids == full.token_ids
+        assert bridged.message_indices == full.message_indices
+        assert bridged.sampled_mask == full.sampled_mask
+        assert bridged.is_content == full.is_content
+        assert bridged.message_roles == full.message_roles
+    return bridged
+
+
+# --- generated conversations ---------------------------------------------------------------
+
+_PIECES = list("abcdefghij XYZ .,!?:;'\"-_/\\{}[]()<>|0123456789\n\t") + ["é", "ß", "日本", "中文", "🚀", "👍🏽", "  ", "\n\n", "word", " the"]
+_TEXT = st.lists(st.sampled_from(_PIECES), min_size=1, max_size=16).map("".join).filter(lambda s: s.strip() == s and s)
+
+
+@st.composite
+def conversations(draw, *, tools: bool = True, reasoning: bool = True, tool_role: bool = True, alternate: bool = False):
+    """A conversation: optional system, then user turns answered by assistants that may call tools."""
+    messages: list[dict[str, Any]] = []
+    if draw(st.booleans()):
+        messages.append(system(draw(_TEXT)))
+    for turn in range(draw(st.integers(1, 4))):
+        messages.append(user(draw(_TEXT)))
+        if tools and tool_role and draw(st.integers(0, 2)) == 0:
+            n_calls = draw(st.integers(1, 2))
+            calls = [call("add", {"a": draw(st.integers(0, 99)), "b": draw(st.integers(0, 99))}, f"c{turn}_{i}") for i in range(n_calls)]
+            messages.append(assistant(draw(st.sampled_from(["", "Let me compute."])), calls=calls))
+            for i, c in enumerate(calls):
+                messages.append(tool(draw(_TEXT), c["id"]))
+        if draw(st.booleans()) or alternate:
+            r = draw(_TEXT) if reasoning and draw(st.booleans()) else None
+            messages.append(assistant(draw(_TEXT), reasoning=r))
+    return messages
