@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -14,6 +15,7 @@ _FAMILIES: dict[str, str] = {
     "qwen3": "qwen3:Qwen3Renderer",
     "qwen2.5": "qwen2_5:Qwen25Renderer",
     "smollm2": "smollm2:SmolLM2Renderer",
+    "generic": "generic:TemplateRenderer",
 }
 
 # (family, test on the chat template), most specific first
@@ -25,8 +27,8 @@ _FINGERPRINTS: list[tuple[str, Callable[[str], bool]]] = [
 
 
 def families() -> list[str]:
-    """Names of the hand-written renderer families."""
-    return list(_FAMILIES)
+    """Names of the renderer families, `generic` (the tokenizer's own template) last."""
+    return [f for f in _FAMILIES if f != "generic"] + ["generic"]
 
 
 def detect_family(chat_template: str | None) -> str | None:
@@ -42,8 +44,9 @@ def detect_family(chat_template: str | None) -> str | None:
 def load_renderer(tokenizer_or_path: Any, family: str | None = None, **template_kwargs: Any) -> Renderer:
     """A renderer for a tokenizer object or a folder with `tokenizer.json` + `tokenizer_config.json`.
 
-    The family comes from the chat template unless `family=` names it; `template_kwargs`
-    (e.g. `enable_thinking=False`) become defaults for every render.
+    The family comes from the chat template unless `family=` names it; a template no
+    hand-written renderer matches gets the `generic` one. `template_kwargs` (e.g.
+    `enable_thinking=False`) become defaults for every render.
     """
     if isinstance(tokenizer_or_path, (str, Path)):
         tokenizer = Tokenizer.from_pretrained(tokenizer_or_path)
@@ -51,15 +54,14 @@ def load_renderer(tokenizer_or_path: Any, family: str | None = None, **template_
         tokenizer = Tokenizer.from_object(tokenizer_or_path)
     if family is None:
         family = detect_family(tokenizer.chat_template)
-        if family is None:
+        if family is None and not tokenizer.chat_template:
             raise ValueError(
-                f"no hand-written renderer matches the chat template of {tokenizer.name_or_path or 'this tokenizer'}; "
+                f"{tokenizer.name_or_path or 'this tokenizer'} has no chat template; "
                 f"pass family= one of {', '.join(families())}"
             )
+        family = family or "generic"
     if family not in _FAMILIES:
         raise ValueError(f"unknown renderer family {family!r}; known: {', '.join(families())}")
     module_name, class_name = _FAMILIES[family].split(":")
-    import importlib
-
     module = importlib.import_module(f"tokenroll.render.{module_name}")
     return getattr(module, class_name)(tokenizer, **template_kwargs)

@@ -42,7 +42,8 @@ class Tokenizer:
         # The same model with no added tokens: message bodies are encoded with it.
         spec["added_tokens"] = []
         self._plain = tokenizers.Tokenizer.from_str(json.dumps(spec))
-        self._added_pattern = (
+        # Matches any added token's string, longest first (how Hugging Face splits them out).
+        self.added_pattern = (
             re.compile("|".join(re.escape(t) for t in sorted(self.added_tokens, key=len, reverse=True)))
             if self.added_tokens
             else None
@@ -121,11 +122,11 @@ class Tokenizer:
 
     def split_markup(self, text: str) -> list[str | int]:
         """Template text cut into plain-text pieces and added-token ids, as Hugging Face matches them."""
-        if self._added_pattern is None:
+        if self.added_pattern is None:
             return [text] if text else []
         pieces: list[str | int] = []
         position = 0
-        for match in self._added_pattern.finditer(text):
+        for match in self.added_pattern.finditer(text):
             if match.start() > position:
                 pieces.append(text[position : match.start()])
             pieces.append(self.added_tokens[match.group()])
