@@ -75,3 +75,21 @@ def test_message_index_out_of_range_is_named():
     )
     with pytest.raises(ValueError, match="message index -2 at token 0"):
         RenderedTokens([1], [-2], [False], [True], ["user"])
+
+
+def test_concat_shifts_the_second_part_s_messages():
+    first = RenderedTokens([1, 2], [0, SCAFFOLD], [False, False], [True, False], ["user"])
+    second = RenderedTokens([7, 8, 9], [0, 0, 1], [True, True, False], [True, True, True], ["assistant", "tool"], [None, "add"])
+    assert first.concat(second) == RenderedTokens(
+        [1, 2, 7, 8, 9], [0, SCAFFOLD, 1, 1, 2], [False, False, True, True, False], [True, False, True, True, True],
+        ["user", "assistant", "tool"], [None, None, "add"],
+    )
+
+
+def test_concat_can_keep_only_a_prefix_of_the_first_part():
+    first = RenderedTokens([1, 2, 3], [0, SCAFFOLD, SCAFFOLD], [False] * 3, [True, False, False], ["user"])
+    second = RenderedTokens([3, 7], [0, 0], [False, True], [False, True], ["assistant"])
+    joined = first.concat(second, keep=2)
+    assert joined.token_ids == [1, 2, 3, 7]
+    assert joined.message_indices == [0, SCAFFOLD, 1, 1]
+    assert joined.sampled_mask == [False, False, False, True]

@@ -76,14 +76,47 @@ class RenderedTokens:
 
     def slice(self, start: int, end: int) -> RenderedTokens:
         """Cut every per-token list to [start, end); the per-message lists stay whole."""
-        return RenderedTokens(
-            token_ids=self.token_ids[start:end],
-            message_indices=self.message_indices[start:end],
-            sampled_mask=self.sampled_mask[start:end],
-            is_content=self.is_content[start:end],
-            message_roles=list(self.message_roles),
-            message_tool_names=list(self.message_tool_names),
+        return RenderedTokens._trusted(
+            self.token_ids[start:end],
+            self.message_indices[start:end],
+            self.sampled_mask[start:end],
+            self.is_content[start:end],
+            list(self.message_roles),
+            list(self.message_tool_names),
         )
+
+    def concat(self, other: RenderedTokens, keep: int | None = None) -> RenderedTokens:
+        """These tokens (the first `keep` of them) followed by `other`'s, whose messages come after these."""
+        shift = len(self.message_roles)
+        n = len(self.token_ids) if keep is None else keep
+
+        def joined(mine: list, theirs: list) -> list:
+            column = mine[:n]  # one copy, then an in-place extend
+            column += theirs
+            return column
+
+        return RenderedTokens._trusted(
+            joined(self.token_ids, other.token_ids),
+            joined(self.message_indices, [i if i == SCAFFOLD else i + shift for i in other.message_indices]),
+            joined(self.sampled_mask, other.sampled_mask),
+            joined(self.is_content, other.is_content),
+            self.message_roles + other.message_roles,
+            self.message_tool_names + other.message_tool_names,
+        )
+
+    @classmethod
+    def _trusted(cls, *columns: list) -> RenderedTokens:
+        """Build from columns known to be valid (cut or joined from valid ones): skip the O(n) checks."""
+        tokens = object.__new__(cls)
+        (
+            tokens.token_ids,
+            tokens.message_indices,
+            tokens.sampled_mask,
+            tokens.is_content,
+            tokens.message_roles,
+            tokens.message_tool_names,
+        ) = columns
+        return tokens
 
     def with_message(
         self,

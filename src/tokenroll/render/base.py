@@ -132,7 +132,6 @@ class Renderer(ABC):
         assistant_positions = [i for i, m in enumerate(probe.message_indices) if m == 1]
         if not assistant_positions:
             return None
-        turn_end = assistant_positions[-1] + 1
         close = self._turn_close(probe, assistant_positions)
         completion = list(prev_completion_ids)
         synthesized: list[int] = []
@@ -145,45 +144,37 @@ class Renderer(ABC):
         if prev_attribution is not None and len(prev_attribution.token_ids) == len(prev_prompt_ids):
             history = prev_attribution
         else:
-            history = RenderedTokens(
-                list(prev_prompt_ids), [SCAFFOLD] * len(prev_prompt_ids), [False] * len(prev_prompt_ids),
-                [False] * len(prev_prompt_ids), [],
-            )
-        assistant_index = len(history.message_roles)
-        history_indices = self._adopt_generation_prompt(history, probe, assistant_positions, assistant_index)
-        tail = probe.slice(turn_end, len(probe))
-        # Probe message 2 is the first new message; in the real conversation it follows the assistant.
-        shift = assistant_index + 1 - 2
-        new_names = resolve_tool_names(new, self._completion_tool_calls(completion))
-        return RenderedTokens(
-            token_ids=list(prev_prompt_ids) + completion + synthesized + tail.token_ids,
-            message_indices=history_indices
-            + [assistant_index] * (len(completion) + len(synthesized))
-            + [m if m == SCAFFOLD else m + shift for m in tail.message_indices],
-            sampled_mask=history.sampled_mask
-            + [True] * len(completion)
-            + [False] * len(synthesized)
-            + tail.sampled_mask,
-            is_content=history.is_content + [True] * len(completion) + [False] * len(synthesized) + tail.is_content,
-            message_roles=history.message_roles + ["assistant"] + [m.role for m in new],
-            message_tool_names=history.message_tool_names + [None] + new_names,
+            n = len(prev_prompt_ids)
+            history = RenderedTokens(list(prev_prompt_ids), [SCAFFOLD] * n, [False] * n, [False] * n, [])
+        opened = self._generation_prompt_length(history, probe, assistant_positions)
+        tail = probe.slice(assistant_positions[-1] + 1, len(probe))
+        # The new assistant turn (message 0 here): the generation prompt that opened it, what it
+        # sampled and any close we add; then the new messages (probe messages 2.. become 1..).
+        turn = opened + len(completion) + len(synthesized)
+        extension = RenderedTokens(
+            token_ids=history.token_ids[len(history.token_ids) - opened :] + completion + synthesized + tail.token_ids,
+            message_indices=[0] * turn + [m if m == SCAFFOLD else m - 1 for m in tail.message_indices],
+            sampled_mask=[False] * opened + [True] * len(completion) + [False] * len(synthesized) + tail.sampled_mask,
+            is_content=[False] * opened + [True] * len(completion) + [False] * len(synthesized) + tail.is_content,
+            message_roles=["assistant"] + [m.role for m in new],
+            message_tool_names=[None] + resolve_tool_names(new, self._completion_tool_calls(completion)),
         )
+        return history.concat(extension, keep=len(history.token_ids) - opened)
 
-    @staticmethod
-    def _adopt_generation_prompt(
-        history: RenderedTokens, probe: RenderedTokens, assistant_positions: list[int], assistant_index: int
-    ) -> list[int]:
-        """History's message indices, with a trailing generation prompt given to the assistant it opened.
+    def _generation_prompt_length(
+        self, history: RenderedTokens, probe: RenderedTokens, assistant_positions: list[int]
+    ) -> int:
+        """How many trailing history tokens are the generation prompt that opened the new assistant turn.
 
-        A full render attributes the assistant header to the assistant; the generation prompt
-        that became that header is scaffolding in the previous prompt's attribution.
+        A full render attributes the assistant header to the assistant; in the previous
+        prompt's attribution that generation prompt is scaffolding. Counted only when the
+        history ends with exactly the probe assistant's header, as scaffolding.
         """
         header = [probe.token_ids[i] for i in assistant_positions if not probe.sampled_mask[i]]
         n = len(header)
-        indices = history.message_indices
-        if n and history.token_ids[-n:] == header and all(i == SCAFFOLD for i in indices[-n:]):
-            return indices[:-n] + [assistant_index] * n
-        return indices
+        if n and history.token_ids[-n:] == header and all(i == SCAFFOLD for i in history.message_indices[-n:]):
+            return n
+        return 0
 
     def _turn_close(self, probe: RenderedTokens, assistant_positions: list[int]) -> list[int]:
         """The stop tokens that end the probe assistant's turn (usually one)."""

@@ -2,12 +2,11 @@
 
 Consecutive text pieces are encoded together, as one string, so BPE merges across piece
 boundaries come out exactly as when the whole rendered string is tokenized; each token is
-then attributed to the piece its first character came from.
+then attributed to the piece its first byte came from.
 """
 
 from __future__ import annotations
 
-from bisect import bisect_right
 from dataclasses import dataclass
 
 from tokenroll.core.attribution import SCAFFOLD, RenderedTokens
@@ -65,18 +64,12 @@ class TokenTape:
                 sampled.extend([piece.sampled] * n)
                 content.extend([piece.content] * n)
             else:
-                starts = []
-                position = 0
-                for piece in run:
-                    starts.append(position)
-                    position += len(piece.value)
-                run_ids, offsets = self.tokenizer.encode_with_offsets("".join(p.value for p in run))
+                run_ids, counts = self.tokenizer.encode_pieces([piece.value for piece in run])
                 ids.extend(run_ids)
-                for start, _ in offsets:
-                    piece = run[bisect_right(starts, start) - 1]
-                    indices.append(piece.message)
-                    sampled.append(piece.sampled)
-                    content.append(piece.content)
+                for piece, n in zip(run, counts):
+                    indices.extend([piece.message] * n)
+                    sampled.extend([piece.sampled] * n)
+                    content.extend([piece.content] * n)
             run.clear()
 
         for piece in self._pieces:
