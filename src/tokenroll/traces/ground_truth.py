@@ -74,6 +74,11 @@ class Tracer:
                 f"{interpreter} is Python {version[0]}.{version[1]}; CWM ground-truth traces "
                 f"need CPython 3.11")
 
+    @property
+    def pool(self) -> SandboxPool:
+        """The sandbox pool the tracer runs in; also usable for other jobs (e.g. checks)."""
+        return self._pool
+
     def trace_context(self, context: str, entry: str = ENTRY) -> Trace:
         """Trace one call of the zero-argument function `entry` defined in `context`."""
         return self.trace_contexts([(context, entry)])[0]
