@@ -35,7 +35,7 @@ def test_unfinished_last_frame_is_kept_flagged():
     parsed = parse_trace(GOOD.removesuffix("<|end_of_text|>") + '<|line_sep|>{"a": "1"}<|action_')
     assert not parsed.well_formed
     assert parsed.frames[2].event is Event.LINE
-    assert parsed.frames[2].state == {"a": "1"}
+    assert parsed.frames[2].raw == "<|line_sep|>{\"a\": \"1\"}<|action_"
     assert parsed.problems == ["frame 2: unfinished frame: no <|frame_sep|> after it",
                                "no <|end_of_text|>"]
 
