@@ -98,9 +98,13 @@ def _forbidden(name: str):
 
 
 class _CappedWriter(io.TextIOBase):
-    """A text stream that keeps at most `limit` characters and then raises."""
+    """A text stream that keeps at most `limit` characters and then raises.
 
-    def __init__(self, limit: int) -> None:
+    With `limit=None` it keeps nothing and never raises (output is swallowed, as CRUXEval's
+    evaluator does); a flood then runs into the time limit instead.
+    """
+
+    def __init__(self, limit: int | None) -> None:
         self.limit = limit
         self.parts: list[str] = []
         self.size = 0
@@ -112,6 +116,8 @@ class _CappedWriter(io.TextIOBase):
         global _output_overflow
         if not isinstance(text, str):
             raise TypeError(f"write() argument must be str, not {type(text).__name__}")
+        if self.limit is None:
+            return len(text)
         room = self.limit - self.size
         if len(text) > room:
             self.parts.append(text[:room])

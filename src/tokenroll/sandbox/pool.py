@@ -49,7 +49,7 @@ class Limits:
 
     timeout: float = 10.0
     memory_bytes: int | None = 1 << 30
-    max_output_chars: int = 1 << 20
+    max_output_chars: int | None = 1 << 20  # None: swallow all output, keep none
     max_file_bytes: int = 16 << 20
     recursion_limit: int = 1000
 

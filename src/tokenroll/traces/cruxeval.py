@@ -23,10 +23,13 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from tokenroll.sandbox import Job, SandboxPool
+from tokenroll.sandbox import Job, Limits, SandboxPool
 from tokenroll.traces.tasks import TaskFileError, TraceTask, load_cruxeval
 
 CHECK_TIMEOUT_SECONDS = 3.0
+CHECK_LIMITS = Limits(timeout=CHECK_TIMEOUT_SECONDS, memory_bytes=2 << 30, max_output_chars=None)
+"""Sandbox limits for checks: output is swallowed without a cap, like the official
+evaluator; unlike it, memory is capped (2 GiB), so a check that needs more fails."""
 
 
 def check_program(code: str, expected: str, prediction: str) -> str:
@@ -103,7 +106,7 @@ def score_output_predictions(
                             timeout=timeout, module_name=None))
             owners.append(index)
     own_pool = pool is None
-    pool = pool or SandboxPool(2)
+    pool = pool or SandboxPool(2, limits=CHECK_LIMITS)
     try:
         outcomes = pool.map(jobs)
     finally:
