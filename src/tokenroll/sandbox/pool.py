@@ -84,18 +84,26 @@ class Job:
 
 
 def find_python(version: tuple[int, int]) -> str:
-    """The running interpreter if it is `version`, else `pythonX.Y` on PATH, else an error."""
+    """The running interpreter if it is `version`, else `pythonX.Y` on PATH, else an error.
+
+    A `pythonX.Y` found on PATH is asked for its real executable, so that launcher shims
+    (pyenv and the like) are not needed in the workers' bare environment.
+    """
     if sys.version_info[:2] == version:
         return sys.executable
     name = f"python{version[0]}.{version[1]}"
     found = shutil.which(name)
-    if found is None:
+    probe = None
+    if found is not None:
+        probe = subprocess.run([found, "-c", "import sys; print(sys.executable)"],
+                               capture_output=True, text=True, timeout=60)
+    if probe is None or probe.returncode != 0 or not probe.stdout.strip():
         raise SandboxError(
             f"Python {version[0]}.{version[1]} is required but this is "
-            f"{sys.version_info[0]}.{sys.version_info[1]} and `{name}` is not on PATH; "
-            f"install it or pass python=... explicitly"
+            f"{sys.version_info[0]}.{sys.version_info[1]} and `{name}` is not on PATH "
+            f"(or does not run); install it or pass python=... explicitly"
         )
-    return found
+    return probe.stdout.strip()
 
 
 _REUSABLE = (Status.OK, Status.ERROR, Status.OUTPUT_LIMIT)
@@ -231,7 +239,7 @@ class SandboxPool:
         if workers < 1:
             raise ValueError(f"workers must be at least 1, got {workers}")
         self.limits = limits or Limits()
-        self.python = python or sys.executable
+        self.python = shutil.which(python) or python if python else sys.executable
         self._plugins = {name: str(Path(path).resolve()) for name, path in (plugins or {}).items()}
         self._hash_seed = hash_seed
         self._size = workers
@@ -255,20 +263,30 @@ class SandboxPool:
         timeout = self.limits.timeout if timeout is None else timeout
         message["timeout"] = timeout
         worker = self._idle.get()
+        if worker is None:  # a replacement worker failed to start earlier
+            self._idle.put(None)
+            raise SandboxError("a sandbox worker could not be restarted; close this pool")
         result: RunResult | None = None
         try:
             result = worker.request(message, timeout)
         finally:
             # Keep a worker only after a clean job: anything else may have left it damaged.
             if result is None or result.status not in _REUSABLE or not worker.alive:
-                worker.kill()
-                with self._lock:
-                    if worker in self._all:
-                        self._all.remove(worker)
-                worker = None if self._closed else self._spawn()
-            if worker is not None:
-                self._idle.put(worker)
+                worker = self._replace(worker)
+            self._idle.put(worker)
         return result
+
+    def _replace(self, worker: _Worker) -> _Worker | None:
+        worker.kill()
+        with self._lock:
+            if worker in self._all:
+                self._all.remove(worker)
+        if self._closed:
+            return None
+        try:
+            return self._spawn()
+        except SandboxError:
+            return None
 
     def run(self, code: str, *, timeout: float | None = None,
             module_name: str | None = "__main__", filename: str = "<sandbox>") -> RunResult:
