@@ -32,6 +32,7 @@ from __future__ import annotations
 import ast
 import functools
 from collections.abc import Iterable, Sequence
+from pathlib import Path
 from dataclasses import asdict, dataclass, field
 
 from tokenroll.sandbox import Job
@@ -40,7 +41,8 @@ from tokenroll.traces.format import dumps_json
 from tokenroll.traces.frames import Event, Frame, ParsedTrace, Special, Trace
 from tokenroll.traces.ground_truth import Tracer
 from tokenroll.traces.parser import parse_trace
-from tokenroll.traces.prompts import resolve_states
+from tokenroll.traces.prompts import cruxeval_call, resolve_states
+from tokenroll.traces.tasks import TaskFileError, read_jsonl, require_str
 
 TABLE9_METRICS = (
     "pass_at_1", "valid_trace_format", "state_exact_match", "action_exact_match",
@@ -309,6 +311,25 @@ def _lcs_pairs(left: Sequence[object], right: Sequence[object]) -> list[tuple[in
 # -- many samples ------------------------------------------------------------------------------
 
 
+def load_generation_samples(path: str | Path) -> list[GenerationSample]:
+    """Read JSONL lines `{"id", "code", "input", "generation"}` (optional: `output`,
+    `function`); a bad line raises TaskFileError naming the line and the field."""
+    samples = []
+    for number, row in read_jsonl(path):
+        where = f"{path}:{number}"
+        function = require_str(row, "function", where, optional=True) or "f"
+        if "id" not in row:
+            raise TaskFileError(f"{where}: missing field 'id'")
+        samples.append(GenerationSample(
+            id=str(row["id"]),
+            code=require_str(row, "code", where),
+            call=cruxeval_call(require_str(row, "input", where), function),
+            generation=require_str(row, "generation", where),
+            expected_output=require_str(row, "output", where, optional=True),
+        ))
+    return samples
+
+
 def score_generations(
     samples: Iterable[GenerationSample],
     *,
@@ -351,5 +372,5 @@ def _score_sample(sample: GenerationSample, trace: Trace) -> SampleResult:
 
 __all__ = [
     "EXTRA_METRICS", "GenerationSample", "SampleResult", "ScoreReport", "TABLE9_METRICS",
-    "TraceScore", "predicted_output", "score_generations", "score_trace",
+    "TraceScore", "load_generation_samples", "predicted_output", "score_generations", "score_trace",
 ]
