@@ -13,8 +13,9 @@ from tokenroll.sandbox import Job, Limits, SandboxError, SandboxPool, Status, fi
 
 @pytest.fixture(scope="module")
 def pool():
-    with SandboxPool(2, limits=Limits(timeout=5, memory_bytes=256 << 20,
-                                      max_output_chars=10_000)) as shared:
+    with SandboxPool(
+        2, limits=Limits(timeout=5, memory_bytes=256 << 20, max_output_chars=10_000)
+    ) as shared:
         yield shared
 
 
@@ -26,13 +27,20 @@ def _still_works(pool):
 def test_runs_code_and_captures_output(pool):
     result = pool.run("import sys\nprint('out')\nprint('err', file=sys.stderr)")
     assert (result.status, result.stdout, result.stderr, result.error) == (
-        Status.OK, "out\n", "err\n", None)
+        Status.OK,
+        "out\n",
+        "err\n",
+        None,
+    )
 
 
 def test_exceptions_are_reported(pool):
     result = pool.run("def f():\n    return 1 / 0\nf()")
     assert (result.status, result.error_type, result.error) == (
-        Status.ERROR, "ZeroDivisionError", "ZeroDivisionError: division by zero")
+        Status.ERROR,
+        "ZeroDivisionError",
+        "ZeroDivisionError: division by zero",
+    )
 
 
 def test_infinite_loop_times_out(pool):
@@ -42,9 +50,15 @@ def test_infinite_loop_times_out(pool):
 
 
 def test_loop_that_swallows_the_timeout_is_killed(pool):
-    code = "while True:\n    try:\n        while True:\n            pass\n    except BaseException:\n        pass"
+    code = (
+        "while True:\n    try:\n        while True:\n            pass\n"
+        "    except BaseException:\n        pass"
+    )
     result = pool.run(code, timeout=0.3)
-    assert (result.status, result.error) == (Status.TIMEOUT, "killed after 0.3 s wall-clock time limit")
+    assert (result.status, result.error) == (
+        Status.TIMEOUT,
+        "killed after 0.3 s wall-clock time limit",
+    )
     _still_works(pool)
 
 
@@ -54,16 +68,24 @@ def test_memory_bomb(pool):
     _still_works(pool)
 
 
-@pytest.mark.parametrize(("code", "error"), [
-    ("import os\nwhile True:\n    os.fork()", "os.fork is not allowed in the sandbox"),
-    ("import os\nos.system('echo hi')", "os.system is not allowed in the sandbox"),
-    ("import subprocess\nsubprocess.run(['true'])", "subprocess.Popen is not allowed in the sandbox"),
-    ("import socket\nsocket.socket()", "socket.__new__ is not allowed in the sandbox"),
-    ("import ctypes", "ctypes.dlopen is not allowed in the sandbox"),
-    ("import os\nos.kill(1, 9)", "os.kill is not allowed in the sandbox"),
-    ("import resource\nresource.setrlimit(resource.RLIMIT_AS, (-1, -1))",
-     "resource.setrlimit is not allowed in the sandbox"),
-])
+@pytest.mark.parametrize(
+    ("code", "error"),
+    [
+        ("import os\nwhile True:\n    os.fork()", "os.fork is not allowed in the sandbox"),
+        ("import os\nos.system('echo hi')", "os.system is not allowed in the sandbox"),
+        (
+            "import subprocess\nsubprocess.run(['true'])",
+            "subprocess.Popen is not allowed in the sandbox",
+        ),
+        ("import socket\nsocket.socket()", "socket.__new__ is not allowed in the sandbox"),
+        ("import ctypes", "ctypes.dlopen is not allowed in the sandbox"),
+        ("import os\nos.kill(1, 9)", "os.kill is not allowed in the sandbox"),
+        (
+            "import resource\nresource.setrlimit(resource.RLIMIT_AS, (-1, -1))",
+            "resource.setrlimit is not allowed in the sandbox",
+        ),
+    ],
+)
 def test_forbidden_operations(pool, code, error):
     result = pool.run(code)
     assert (result.status, result.error) == (Status.FORBIDDEN, error)
@@ -72,7 +94,10 @@ def test_forbidden_operations(pool, code, error):
 
 def test_forbidden_even_when_the_code_catches_it(pool):
     result = pool.run("import os\ntry:\n    os.system('true')\nexcept Exception:\n    pass")
-    assert (result.status, result.error) == (Status.FORBIDDEN, "os.system is not allowed in the sandbox")
+    assert (result.status, result.error) == (
+        Status.FORBIDDEN,
+        "os.system is not allowed in the sandbox",
+    )
 
 
 def test_writes_only_inside_a_throwaway_directory(pool, tmp_path):
@@ -90,13 +115,18 @@ def test_writes_only_inside_a_throwaway_directory(pool, tmp_path):
 def test_deep_recursion(pool):
     result = pool.run("def down(n):\n    return down(n + 1)\ndown(0)")
     assert (result.status, result.error) == (
-        Status.ERROR, "RecursionError: maximum recursion depth exceeded")
+        Status.ERROR,
+        "RecursionError: maximum recursion depth exceeded",
+    )
     _still_works(pool)
 
 
 def test_print_flood(pool):
     result = pool.run("while True:\n    print('x' * 100)")
-    assert (result.status, result.error) == (Status.OUTPUT_LIMIT, "output exceeded 10000 characters")
+    assert (result.status, result.error) == (
+        Status.OUTPUT_LIMIT,
+        "output exceeded 10000 characters",
+    )
     assert len(result.stdout) == 10_000
     _still_works(pool)
 

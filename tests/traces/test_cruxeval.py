@@ -20,8 +20,12 @@ from tokenroll.traces.cruxeval import (
 )
 from tokenroll.traces.tasks import TaskFileError, TraceTask
 
-TASKS = [TraceTask(id=f"sample_{i}", code="def f(x):\n    return x + 1", call="f(1)",
-                   expected_output="2") for i in range(4)]
+TASKS = [
+    TraceTask(
+        id=f"sample_{i}", code="def f(x):\n    return x + 1", call="f(1)", expected_output="2"
+    )
+    for i in range(4)
+]
 
 
 @pytest.fixture(scope="module")
@@ -56,8 +60,12 @@ def test_skips_and_empty_results_as_the_official_evaluator(check_pool):
         "sample_99": ["ignored"],
     }
     score = score_output_predictions(generations, TASKS, pool=check_pool)
-    assert score.results == {"sample_0": [True, False], "sample_1": [False, False],
-                             "sample_2": [], "sample_3": [True, True]}
+    assert score.results == {
+        "sample_0": [True, False],
+        "sample_1": [False, False],
+        "sample_2": [],
+        "sample_3": [True, True],
+    }
     assert score.pass_at_1 == (0.5 + 0.0 + 1.0 + 1.0) / 4 * 100
     assert score.pass_at_5 == 100.0  # fewer than 5 wrong predictions: pass@5 is 1.0
     assert score.skipped == 2
@@ -73,8 +81,9 @@ def test_check_time_limit(check_pool):
 
 def test_missing_sample_is_a_clear_error(check_pool):
     with pytest.raises(TaskFileError, match=r"generations lack 1 of 4 samples, e.g. 'sample_2'"):
-        score_output_predictions({"sample_0": [], "sample_1": [], "sample_3": []}, TASKS,
-                                 pool=check_pool)
+        score_output_predictions(
+            {"sample_0": [], "sample_1": [], "sample_3": []}, TASKS, pool=check_pool
+        )
 
 
 def test_bad_generations_file(tmp_path):
@@ -95,13 +104,19 @@ def test_published_scores_of_the_official_sample_generations():
         pytest.skip("TOKENROLL_CRUXEVAL_REPO is not set")
 
     def show(path: str) -> dict:
-        out = subprocess.run(["git", "--git-dir", str(Path(repo)), "show", f"HEAD:{path}"],
-                             check=True, capture_output=True, text=True).stdout
+        out = subprocess.run(
+            ["git", "--git-dir", str(Path(repo)), "show", f"HEAD:{path}"],
+            check=True,
+            capture_output=True,
+            text=True,
+        ).stdout
         return json.loads(out)
 
     name = "sample_codellama-7b_temp0.2_output"
     generations = show(f"samples/model_generations/{name}/generations.json")
-    published = show(f"samples/evaluation_results/sample_scored_{name.removeprefix('sample_')}.json")
+    published = show(
+        f"samples/evaluation_results/sample_scored_{name.removeprefix('sample_')}.json"
+    )
     score = score_output_predictions(generations)
     assert score.results == published["raw_scored_generations"]
     assert (score.pass_at_1, score.pass_at_5) == (published["pass_at_1"], published["pass_at_5"])

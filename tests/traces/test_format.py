@@ -75,9 +75,10 @@ def test_exact_text_of_each_event():
         Frame(Event.RETURN, "    return s  # é\n", value="'\\t'"),
     ]
     assert frames_to_text(trace_frames) == (
-        "<|call_sep|>{\"s\": \"'\\u00e9'\"}<|action_sep|>def f(s):\n<|frame_sep|>"
-        "<|line_sep|>{\"s\": \"..\"}<|action_sep|>    return s  # é\n<|frame_sep|>"
-        "<|exception_sep|><|action_sep|>    return s  # é\n<|arg_sep|>\"KeyError('k')\"<|frame_sep|>"
+        '<|call_sep|>{"s": "\'\\u00e9\'"}<|action_sep|>def f(s):\n<|frame_sep|>'
+        '<|line_sep|>{"s": ".."}<|action_sep|>    return s  # é\n<|frame_sep|>'
+        "<|exception_sep|><|action_sep|>    return s  # é\n"
+        "<|arg_sep|>\"KeyError('k')\"<|frame_sep|>"
         "<|return_sep|><|action_sep|>    return s  # é\n<|arg_sep|>\"'\\\\t'\"<|frame_sep|>"
         "<|end_of_text|>"
     )
@@ -90,7 +91,11 @@ def test_special_tokens_are_inserted_by_id():
 
 def _llama_tokenizer():
     assets = os.environ.get("TOKENROLL_TEST_ASSETS")
-    root = Path(assets) if assets else Path(__file__).resolve().parents[2] / ".." / "shared" / "tokenizers"
+    root = (
+        Path(assets)
+        if assets
+        else Path(__file__).resolve().parents[2] / ".." / "shared" / "tokenizers"
+    )
     path = root / "llama-3.2" / "tokenizer.json"
     if not path.exists():
         pytest.skip("Llama 3 tokenizer file not available")

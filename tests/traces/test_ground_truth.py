@@ -37,7 +37,9 @@ def test_forbidden_operation_is_a_sandbox_error(tracer):
 
 def _runs(python: str) -> bool:
     found = shutil.which(python)
-    return found is not None and subprocess.run([found, "-c", ""], capture_output=True).returncode == 0
+    return (
+        found is not None and subprocess.run([found, "-c", ""], capture_output=True).returncode == 0
+    )
 
 
 def test_an_interpreter_that_is_not_3_11_is_refused():

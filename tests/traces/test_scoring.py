@@ -89,16 +89,28 @@ def test_valid_json_counts_predicted_state_frames():
 
 def test_empty_generation_scores_zero():
     score = score_trace(REFERENCE, parse_trace(""))
-    assert (score.valid_trace_format, score.action_exact_match, score.state_exact_match,
-            score.valid_json_format, score.key_match, score.action_lcs_match) == (0, 0, 0, 0, 0, 0)
+    assert (
+        score.valid_trace_format,
+        score.action_exact_match,
+        score.state_exact_match,
+        score.valid_json_format,
+        score.key_match,
+        score.action_lcs_match,
+    ) == (0, 0, 0, 0, 0, 0)
     assert score.predicted_output is None
 
 
 def test_pass_at_1_runs_the_cruxeval_assertion(tracer):
     code = "def f(n):\n    return n / 2"
-    right = GenerationSample("a", code, "f(2)", "<|return_sep|><|action_sep|>x\n<|arg_sep|>\"1\"<|frame_sep|>")
-    wrong = GenerationSample("b", code, "f(2)", "<|return_sep|><|action_sep|>x\n<|arg_sep|>\"2\"<|frame_sep|>")
-    broken = GenerationSample("c", code, "f(2)", "<|return_sep|><|action_sep|>x\n<|arg_sep|>\"(\"<|frame_sep|>")
+    right = GenerationSample(
+        "a", code, "f(2)", '<|return_sep|><|action_sep|>x\n<|arg_sep|>"1"<|frame_sep|>'
+    )
+    wrong = GenerationSample(
+        "b", code, "f(2)", '<|return_sep|><|action_sep|>x\n<|arg_sep|>"2"<|frame_sep|>'
+    )
+    broken = GenerationSample(
+        "c", code, "f(2)", '<|return_sep|><|action_sep|>x\n<|arg_sep|>"("<|frame_sep|>'
+    )
     none = GenerationSample("d", code, "f(2)", "")
     report = score_generations([right, wrong, broken, none], tracer=tracer)
     assert [s.score.pass_at_1 for s in report.samples] == [1.0, 0.0, 0.0, 0.0]  # 1 == 1.0 passes
@@ -117,8 +129,10 @@ def test_sample_without_ground_truth_is_reported_not_scored(tracer):
 
 
 def _samples(tasks, generations):
-    return [GenerationSample(task.id, task.code, task.call, generation, task.expected_output)
-            for task, generation in zip(tasks, generations)]
+    return [
+        GenerationSample(task.id, task.code, task.call, generation, task.expected_output)
+        for task, generation in zip(tasks, generations)
+    ]
 
 
 @pytest.mark.slow
@@ -127,7 +141,8 @@ def test_ground_truth_as_generation_scores_100_everywhere(tracer, cruxeval_tasks
     report = score_generations(_samples(cruxeval_tasks, generations), tracer=tracer)
     summary = report.summary()
     assert {name: summary[name] for name in (*TABLE9_METRICS, *EXTRA_METRICS)} == {
-        name: 100.0 for name in (*TABLE9_METRICS, *EXTRA_METRICS)}
+        name: 100.0 for name in (*TABLE9_METRICS, *EXTRA_METRICS)
+    }
     assert summary["scored"] == 800
 
 
@@ -148,8 +163,14 @@ def test_generation_cut_at_half_its_frames(tracer, cruxeval_tasks, cruxeval_trac
         assert score.valid_trace_format == 0.0
         assert score.action_exact_match == score.action_exact_match_source == half / n
         assert score.action_lcs_match == score.value_match == half / n
-        for name in ("state_exact_match", "key_match", "key_value_match", "state_lcs_match",
-                     "resolved_state_match", "valid_json_format_at_reference"):
+        for name in (
+            "state_exact_match",
+            "key_match",
+            "key_value_match",
+            "state_lcs_match",
+            "resolved_state_match",
+            "valid_json_format_at_reference",
+        ):
             assert getattr(score, name) == kept_states / len(states), (task.id, name)
         assert score.valid_json_format == (1.0 if kept_states else 0.0)
         # pass@1 reads the last RETURN written, whoever's it is (the paper's rule)
@@ -164,8 +185,14 @@ def test_full_state_where_ground_truth_writes_unchanged(tracer, cruxeval_tasks, 
     chosen, generations, tasks = [], [], []
     for task, trace in zip(cruxeval_tasks, cruxeval_traces):
         reference = trace.frames[1:]
-        index = next((i for i, f in enumerate(reference)
-                      if f.event is Event.LINE and UNCHANGED in f.state.values()), None)
+        index = next(
+            (
+                i
+                for i, f in enumerate(reference)
+                if f.event is Event.LINE and UNCHANGED in f.state.values()
+            ),
+            None,
+        )
         if index is None:
             continue
         predicted = list(reference)
@@ -182,8 +209,15 @@ def test_full_state_where_ground_truth_writes_unchanged(tracer, cruxeval_tasks, 
         written = reference[index].state
         unchanged = len([v for v in written.values() if v == UNCHANGED])
         assert score.state_exact_match == score.state_lcs_match == (states - 1) / states
-        assert score.key_value_match == (states - 1 + (len(written) - unchanged)
-                                         / (len(written) + unchanged)) / states
-        assert (score.resolved_state_match, score.value_match, score.key_match,
-                score.action_exact_match, score.valid_trace_format, score.pass_at_1) == (
-            1.0, 1.0, 1.0, 1.0, 1.0, 1.0)
+        assert (
+            score.key_value_match
+            == (states - 1 + (len(written) - unchanged) / (len(written) + unchanged)) / states
+        )
+        assert (
+            score.resolved_state_match,
+            score.value_match,
+            score.key_match,
+            score.action_exact_match,
+            score.valid_trace_format,
+            score.pass_at_1,
+        ) == (1.0, 1.0, 1.0, 1.0, 1.0, 1.0)

@@ -24,11 +24,11 @@ SAMPLE_6_HEAD = (
     "<|line_sep|>{}<|action_sep|>    return f({'11': 52, '65': 34, 'a': 12, '4': 52, '74': 31})\n"
     "<|frame_sep|><|call_sep|>{\"dic\": \"{'11': 52, '65': 34, 'a': 12, '4': 52, '74': 31}\"}"
     "<|action_sep|>def f(dic):\n"
-    "<|frame_sep|><|line_sep|>{\"dic\": \"..\"}<|action_sep|>    for k,v in sorted(dic.items(), "
+    '<|frame_sep|><|line_sep|>{"dic": ".."}<|action_sep|>    for k,v in sorted(dic.items(), '
     "key=lambda x: len(str(x)))[:-1]:\n"
-    "<|frame_sep|><|call_sep|>{\"x\": \"('11', 52)\"}<|action_sep|>    for k,v in sorted(dic.items(),"
+    '<|frame_sep|><|call_sep|>{"x": "(\'11\', 52)"}<|action_sep|>    for k,v in sorted(dic.items(),'
     " key=lambda x: len(str(x)))[:-1]:\n"
-    "<|frame_sep|><|line_sep|>{\"x\": \"..\"}<|action_sep|>    for k,v in sorted(dic.items(), "
+    '<|frame_sep|><|line_sep|>{"x": ".."}<|action_sep|>    for k,v in sorted(dic.items(), '
     "key=lambda x: len(str(x)))[:-1]:\n"
     "<|frame_sep|><|return_sep|><|action_sep|>    for k,v in sorted(dic.items(), "
     "key=lambda x: len(str(x)))[:-1]:\n<|arg_sep|>"
@@ -36,8 +36,8 @@ SAMPLE_6_HEAD = (
 # After the lambdas return, the caller's next LINE frame writes every local in full.
 SAMPLE_6_AFTER_CALLEES = (
     "<|line_sep|>{\"dic\": \"{'11': 52, '65': 34, 'a': 12, '4': 52, '74': 31}\", \"k\": \"'a'\", "
-    "\"v\": \"12\"}<|action_sep|>        dic.pop(k)\n<|frame_sep|>"
-    "<|line_sep|>{\"dic\": \"{'11': 52, '65': 34, '4': 52, '74': 31}\", \"k\": \"..\", \"v\": \"..\"}"
+    '"v": "12"}<|action_sep|>        dic.pop(k)\n<|frame_sep|>'
+    '<|line_sep|>{"dic": "{\'11\': 52, \'65\': 34, \'4\': 52, \'74\': 31}", "k": "..", "v": ".."}'
     "<|action_sep|>    for k,v in sorted(dic.items(), key=lambda x: len(str(x)))[:-1]:\n"
 )
 SAMPLE_6_TAIL = (
@@ -56,7 +56,7 @@ def test_sample_6_matches_cwm_generation(cruxeval_traces):
 
 def test_sample_19_comprehension_frame_matches_cwm_generation(cruxeval_traces):
     expected = (
-        "<|call_sep|>{\".0\": \"<str_ascii_iterator object>\"}<|action_sep|>    tmp = ''.join("
+        '<|call_sep|>{".0": "<str_ascii_iterator object>"}<|action_sep|>    tmp = \'\'.join('
         "['0' if c == '9' else '9' for c in y[::-1]])\n<|frame_sep|>"
     )
     assert expected in full_trace_completion(cruxeval_traces[19])
@@ -72,8 +72,11 @@ def test_sample_95_generator_resume_is_a_full_call(cruxeval_traces):
 
 
 def test_every_cruxeval_sample_returns_its_published_output(cruxeval_tasks, cruxeval_traces):
-    wrong = [task.id for task, trace in zip(cruxeval_tasks, cruxeval_traces)
-             if trace.return_value != task.expected_output]
+    wrong = [
+        task.id
+        for task, trace in zip(cruxeval_tasks, cruxeval_traces)
+        if trace.return_value != task.expected_output
+    ]
     assert wrong == []
     assert sum(len(trace.frames) for trace in cruxeval_traces) == 13348
     assert max(len(trace.frames) for trace in cruxeval_traces) == 630
@@ -96,8 +99,10 @@ def test_render_value_survives_a_failing_repr():
         def __repr__(self):
             raise RuntimeError("no")
 
-    assert render_value(Bad()) == "<unrepresentable test_render_value_survives_a_failing_repr."\
+    assert (
+        render_value(Bad()) == "<unrepresentable test_render_value_survives_a_failing_repr."
         "<locals>.Bad>"
+    )
 
 
 def test_marker_is_removed_as_a_suffix_not_a_character_set():
@@ -113,7 +118,9 @@ def test_exception_escaping_the_entry_function_ends_the_trace(tracer):
     assert trace.outcome is Outcome.RAISED
     assert trace.error == "ValueError('bad')"
     assert [(f.event, f.value) for f in trace.frames[-2:]] == [
-        (Event.EXCEPTION, "ValueError('bad')"), (Event.RETURN, "None")]
+        (Event.EXCEPTION, "ValueError('bad')"),
+        (Event.RETURN, "None"),
+    ]
 
 
 def test_frame_cap_stops_an_endless_loop_and_keeps_frames(tracer):
@@ -150,8 +157,13 @@ def test_frames_outside_the_context_are_not_traced(tracer):
     code = "import json\ndef f(x):\n    return json.dumps(x)"
     trace = tracer.trace_call(code, "f([1])")
     assert [f.source for f in trace.frames] == [
-        "def main():\n", "    return f([1])\n", "def f(x):\n", "    return json.dumps(x)\n",
-        "    return json.dumps(x)\n", "    return f([1])\n"]
+        "def main():\n",
+        "    return f([1])\n",
+        "def f(x):\n",
+        "    return json.dumps(x)\n",
+        "    return json.dumps(x)\n",
+        "    return f([1])\n",
+    ]
 
 
 def test_globals_are_not_locals(tracer):
@@ -162,8 +174,12 @@ def test_globals_are_not_locals(tracer):
 def test_set_order_is_fixed_by_the_hash_seed():
     code = "def f():\n    return {'pear', 'apple', 'fig', 'kiwi', 'plum'}"
     with Tracer(workers=1, hash_seed=0) as first, Tracer(workers=1, hash_seed=1) as other:
-        assert first.trace_call(code, "f()").return_value == "{'apple', 'fig', 'plum', 'pear', 'kiwi'}"
-        assert other.trace_call(code, "f()").return_value == "{'pear', 'kiwi', 'plum', 'fig', 'apple'}"
+        assert (
+            first.trace_call(code, "f()").return_value == "{'apple', 'fig', 'plum', 'pear', 'kiwi'}"
+        )
+        assert (
+            other.trace_call(code, "f()").return_value == "{'pear', 'kiwi', 'plum', 'fig', 'apple'}"
+        )
 
 
 @pytest.mark.skipif(sys.version_info[:2] != (3, 11), reason="in-process tracing needs 3.11")

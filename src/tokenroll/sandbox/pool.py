@@ -16,7 +16,7 @@ import time
 from collections.abc import Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
-from enum import Enum
+from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
@@ -31,7 +31,7 @@ class SandboxError(RuntimeError):
     """The sandbox itself could not do its job (bad interpreter, worker failed to start)."""
 
 
-class Status(str, Enum):
+class Status(StrEnum):
     """How a sandboxed job ended."""
 
     OK = "ok"

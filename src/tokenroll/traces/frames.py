@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from enum import Enum, IntEnum
+from enum import IntEnum, StrEnum
 
 
-class Event(str, Enum):
+class Event(StrEnum):
     """The event a frame records (`sys.settrace` event names)."""
 
     CALL = "call"
@@ -87,7 +87,7 @@ class Frame:
         return self.problem is None
 
 
-class Outcome(str, Enum):
+class Outcome(StrEnum):
     """How a ground-truth trace ended."""
 
     RETURNED = "returned"

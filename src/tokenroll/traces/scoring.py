@@ -32,8 +32,8 @@ from __future__ import annotations
 import ast
 import functools
 from collections.abc import Iterable, Sequence
-from pathlib import Path
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 
 from tokenroll.sandbox import Job
 from tokenroll.traces.cruxeval import CHECK_TIMEOUT_SECONDS, check_program
