@@ -18,6 +18,7 @@ from tokenroll.traces.format import (
 )
 from tokenroll.traces.frames import Event, Frame, Special
 from tokenroll.traces.parser import parse_trace, parse_trace_ids
+from tokenroll.traces.scoring import token_statistics
 
 
 def byte_encode(text: str) -> list[int]:
@@ -101,6 +102,17 @@ def _llama_tokenizer():
         pytest.skip("Llama 3 tokenizer file not available")
     tokenizers = pytest.importorskip("tokenizers")
     return tokenizers.Tokenizer.from_file(str(path))
+
+
+def test_table9_token_statistics(cruxeval_traces):
+    tokenizer = _llama_tokenizer()
+    stats = token_statistics(
+        cruxeval_traces, lambda text: tokenizer.encode(text, add_special_tokens=False).ids
+    )
+    assert {name: round(value, 4) for name, value in stats.items()} == {
+        "avg_state_tokens": 11.392,
+        "avg_action_tokens": 11.4116,
+    }
 
 
 def test_round_trip_through_the_llama3_tokenizer(cruxeval_traces):

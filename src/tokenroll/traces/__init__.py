@@ -52,6 +52,7 @@ from tokenroll.traces.scoring import (
     TraceScore,
     score_generations,
     score_trace,
+    token_statistics,
 )
 from tokenroll.traces.tasks import (
     TaskFileError,
@@ -70,5 +71,5 @@ __all__ = [
     "load_generations", "load_humaneval", "load_jsonl_tasks", "parse_single_step",
     "parse_trace", "parse_trace_ids", "pass_at_k", "prompt_ids", "prompt_text",
     "resolve_states", "score_generations", "score_output_predictions", "score_trace",
-    "single_step_completion", "single_step_prompt", "text_to_ids",
+    "single_step_completion", "single_step_prompt", "text_to_ids", "token_statistics",
 ]
