@@ -60,3 +60,14 @@ def test_running_interpreter_is_used_when_it_is_3_11():
         pytest.skip("this interpreter is not 3.11")
     with Tracer(workers=1) as one:
         assert one.pool.python == sys.executable
+
+
+def test_another_running_version_is_said_clearly(monkeypatch):
+    from tokenroll.traces import ground_truth
+
+    if shutil.which("python3.11") is None:
+        pytest.skip("python3.11 is not on PATH")
+    monkeypatch.setattr(sys, "version_info", (3, 12, 0, "final", 0))
+    with pytest.warns(UserWarning, match=r"runs on Python 3.12, but the CWM trace format"):
+        found = ground_truth._interpreter(None)
+    assert found.endswith("3.11") or "3.11" in found
