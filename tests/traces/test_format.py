@@ -104,6 +104,7 @@ def _llama_tokenizer():
     return tokenizers.Tokenizer.from_file(str(path))
 
 
+@pytest.mark.slow
 def test_table9_token_statistics(cruxeval_traces):
     tokenizer = _llama_tokenizer()
     stats = token_statistics(
