@@ -10,9 +10,9 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from tokenroll.cli import version
+from tokenroll.cli import cruxeval, trace, version
 
-_COMMAND_MODULES = [version]
+_COMMAND_MODULES = [version, trace, cruxeval]
 
 
 def build_parser() -> argparse.ArgumentParser:
