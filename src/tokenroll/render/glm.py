@@ -41,7 +41,7 @@ class GLMRenderer(Renderer):
     """The GLM-4.x template; subclasses set the newline style, the think block and the generation prompt."""
 
     newline: ClassVar[str]
-    """"\\n" where the template breaks lines after role markers and around tool tags, else ""."""
+    """The line break written after role markers and around tool tags: a newline (4.6) or nothing (4.7)."""
     assistant_turn_ends_with_stop: ClassVar[bool] = False
     """An assistant turn rendered last has no stop token: the next message's marker is it."""
 
@@ -231,6 +231,7 @@ class GLMParser(ChatMLParser):
         self.key_close = tokenizer.token_id("</arg_key>")
         self.value_open = tokenizer.token_id("<arg_value>")
         self.value_close = tokenizer.token_id("</arg_value>")
+        self.markers = frozenset((self.key_open, self.key_close, self.value_open, self.value_close))
 
     def parse(
         self,
@@ -259,21 +260,16 @@ class GLMParser(ChatMLParser):
             return ParsedToolCall(ToolCallStatus.UNCLOSED, raw, span)
         first_key = find_token(body, self.key_open)
         name_end = first_key if first_key != -1 else len(body)
-        if any(t in self._markers for t in body[:name_end]):
+        if any(t in self.markers for t in body[:name_end]):
             return ParsedToolCall(ToolCallStatus.INVALID_JSON, raw, span)
         arguments = self._arguments(body, name_end)
         if arguments is None:
             return ParsedToolCall(ToolCallStatus.INVALID_JSON, raw, span)
         return named_tool_call(raw, span, known, decode(body[:name_end]).strip(), arguments)
 
-    @property
-    def _markers(self) -> frozenset[int]:
-        return frozenset((self.key_open, self.key_close, self.value_open, self.value_close))
-
     def _arguments(self, body: list[int], position: int) -> dict[str, str] | None:
         """The key/value pairs from `position` on, or None when they are not well formed."""
         decode = self.tokenizer.decode
-        markers = self._markers
         arguments: dict[str, str] = {}
         while position < len(body):
             # <arg_key> key </arg_key> [whitespace] <arg_value> value </arg_value> [whitespace]
@@ -283,13 +279,13 @@ class GLMParser(ChatMLParser):
             if body[position] != self.key_open or value_close == -1:
                 return None
             key, gap, value = body[position + 1 : key_close], body[key_close + 1 : value_open], body[value_open + 1 : value_close]
-            if any(t in markers for t in key + gap + value) or decode(gap).strip():
+            if any(t in self.markers for t in key + gap + value) or decode(gap).strip():
                 return None
             arguments[decode(key)] = decode(value)
             position = value_close + 1
             following = find_token(body, self.key_open, position)
             following = len(body) if following == -1 else following
-            if any(t in markers for t in body[position:following]) or decode(body[position:following]).strip():
+            if any(t in self.markers for t in body[position:following]) or decode(body[position:following]).strip():
                 return None
             position = following
         return arguments
