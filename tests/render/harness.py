@@ -18,6 +18,7 @@ import jinja2
 from hypothesis import strategies as st
 
 from tests.assets import tokenizer_dir
+from tests.render.glm_tokenizer import glm_hf_tokenizer
 from tokenroll.core.attribution import SCAFFOLD, RenderedTokens
 from tokenroll.render import RenderError, Renderer
 
@@ -172,9 +173,18 @@ CORPUS: list[Case] = [
 # --- the Hugging Face reference ----------------------------------------------------------
 
 
+# Families with no tokenizer files in the shared assets: their tokenizer is built at test time.
+BUILT_TOKENIZERS: dict[str, Callable[[], Any]] = {
+    "glm-4.6": lambda: glm_hf_tokenizer("glm-4.6"),
+    "glm-4.7": lambda: glm_hf_tokenizer("glm-4.7"),
+}
+
+
 @functools.cache
 def hf_tokenizer(family: str):
     """The `transformers` tokenizer of a family's shared folder (skips when the folder is absent)."""
+    if family in BUILT_TOKENIZERS:
+        return BUILT_TOKENIZERS[family]()
     from transformers import AutoTokenizer
 
     return AutoTokenizer.from_pretrained(str(tokenizer_dir(family)))
@@ -342,6 +352,13 @@ def check_bridge(renderer: Renderer, messages: list[dict[str, Any]], k: int, too
     prompt = renderer.render(history, tools, add_generation_prompt=True, **kwargs)
     full_turn = renderer.render(messages[: k + 1], tools, **kwargs)
     completion = [full_turn.token_ids[i] for i, m in enumerate(full_turn.message_indices) if m == k and full_turn.sampled_mask[i]]
+    full = renderer.render(messages[: k + 1] + new, tools, add_generation_prompt=True, **kwargs)
+    stops = renderer.stop_token_ids
+    if not (completion and completion[-1] in stops):
+        # The turn closes with the next message's marker (GLM): the model sampled it, so take it from there.
+        in_context = [full.token_ids[i] for i, m in enumerate(full.message_indices) if m == k and full.sampled_mask[i]]
+        if in_context and in_context[-1] in stops:
+            completion.append(in_context[-1])
     bridged = renderer.bridge(prompt.token_ids, completion, new, tools, prev_attribution=prompt, **kwargs)
     if bridged is None:
         return None
@@ -353,7 +370,6 @@ def check_bridge(renderer: Renderer, messages: list[dict[str, Any]], k: int, too
     assert all(prompt.message_indices[i] == SCAFFOLD and bridged.message_indices[i] == k for i in changed)
     assert bridged.sampled_mask[: len(prompt.token_ids)] == prompt.sampled_mask
     assert bridged.sampled_mask[len(prompt.token_ids) : n] == [True] * len(completion)
-    full = renderer.render(messages[: k + 1] + new, tools, add_generation_prompt=True, **kwargs)
     prefix_stable = full.token_ids[:n] == prompt.token_ids + completion
     if expect_equal is not None:
         assert prefix_stable == expect_equal, "prefix stability differs from what the family documents"

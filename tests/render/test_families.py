@@ -11,6 +11,7 @@ from hypothesis import HealthCheck, given, settings
 
 from tests.assets import tokenizer_dir
 from tests.render.harness import (
+    BUILT_TOKENIZERS,
     CORPUS,
     TOOLS,
     check_attribution,
@@ -33,6 +34,8 @@ class FamilySpec:
     conversation_options: dict[str, Any] = field(default_factory=dict)
     """What generated conversations may hold (see harness.conversations)."""
     tools_in_template: bool = True
+    plain_turn_prefix_stable: bool = True
+    """Under the default kwargs, a turn without reasoning re-renders as the model sampled it."""
 
     def __str__(self) -> str:
         return self.family
@@ -42,6 +45,9 @@ FAMILIES = [
     FamilySpec("qwen3", "qwen3", ({}, {"enable_thinking": True}, {"enable_thinking": False})),
     FamilySpec("qwen2.5", "qwen2.5", conversation_options={"reasoning": False}),
     FamilySpec("smollm2", "smollm2", conversation_options={"reasoning": False, "tools": False}, tools_in_template=False),
+    FamilySpec("glm-4.6", "glm-4.6", ({}, {"enable_thinking": True}, {"enable_thinking": False})),
+    # GLM-4.7's thinking prompt opens <think>, which a turn without reasoning re-renders without.
+    FamilySpec("glm-4.7", "glm-4.7", ({}, {"enable_thinking": False}, {"clear_thinking": False}), plain_turn_prefix_stable=False),
 ]
 CASES = [(spec, variant) for spec in FAMILIES for variant in spec.variants]
 CASE_IDS = [f"{spec.family}{'-' + '-'.join(f'{k}={v}' for k, v in variant.items()) if variant else ''}" for spec, variant in CASES]
@@ -49,6 +55,8 @@ CASE_IDS = [f"{spec.family}{'-' + '-'.join(f'{k}={v}' for k, v in variant.items(
 
 @functools.cache
 def renderer_for(folder: str) -> Renderer:
+    if folder in BUILT_TOKENIZERS:
+        return load_renderer(hf_tokenizer(folder))
     return load_renderer(tokenizer_dir(folder))
 
 
@@ -105,14 +113,18 @@ def test_bridge_after_a_cut_completion_synthesizes_the_close(spec):
     renderer = renderer_for(spec.folder)
     messages = [{"role": "user", "content": "Count to ten."}]
     prompt = renderer.render(messages, add_generation_prompt=True)
-    cut = renderer.tokenizer.encode("One, two, three")  # no stop token: cut by the token limit
+    closed = renderer.render(messages + [{"role": "assistant", "content": "One, two, three"}, {"role": "user", "content": "Go on."}], add_generation_prompt=True)
+    # The turn as the model sampled it, without its stop token: cut by the token limit.
+    cut = [t for t, m, s in zip(closed.token_ids, closed.message_indices, closed.sampled_mask) if m == 1 and s]
+    while cut and cut[-1] in renderer.stop_token_ids:
+        cut.pop()
     bridged = renderer.bridge(prompt.token_ids, cut, [{"role": "user", "content": "Go on."}], prev_attribution=prompt)
     assert bridged is not None
     n = len(prompt.token_ids) + len(cut)
     assert bridged.token_ids[:n] == prompt.token_ids + cut
-    closed = renderer.render(messages + [{"role": "assistant", "content": "One, two, three"}, {"role": "user", "content": "Go on."}], add_generation_prompt=True)
     # What follows the cut is the template's turn close (not sampled) and then the new turn.
-    assert bridged.token_ids == closed.token_ids
+    assert closed.token_ids[len(closed.token_ids) - len(bridged.token_ids) + n :] == bridged.token_ids[n:]
+    assert (bridged.token_ids == closed.token_ids) == spec.plain_turn_prefix_stable
     synthesized = [i for i in range(n, len(bridged.token_ids)) if bridged.message_indices[i] == 1]
     assert synthesized and not any(bridged.sampled_mask[i] for i in synthesized)
     assert [bridged.token_ids[i] for i in synthesized][-1] in renderer.stop_token_ids

@@ -42,9 +42,13 @@ def render_hermes_tools_system(
 
 
 class ChatMLParser:
-    """Parses ChatML completions: optional `<think>` reasoning, then content and `<tool_call>` JSON calls."""
+    """Parses ChatML completions: optional `<think>` reasoning, then content and `<tool_call>` JSON calls.
 
-    def __init__(self, tokenizer: Tokenizer, *, reasoning: bool) -> None:
+    `turn_open` is the marker that opens a turn: looking back through a prompt for an open
+    `<think>` stops there.
+    """
+
+    def __init__(self, tokenizer: Tokenizer, *, reasoning: bool, turn_open: str = "<|im_start|>") -> None:
         self.tokenizer = tokenizer
 
         def optional(token: str) -> int | None:
@@ -54,7 +58,7 @@ class ChatMLParser:
         self.think_close = optional("</think>") if reasoning else None
         self.call_open = optional("<tool_call>")
         self.call_close = optional("</tool_call>")
-        self.turn_open = optional("<|im_start|>")
+        self.turn_open = optional(turn_open)
 
     def parse(
         self,
@@ -113,15 +117,18 @@ class ChatMLParser:
                 extra.append(decode(ids[position:opened]))
             closed = find_token(ids, self.call_close, opened + 1) if self.call_close is not None else -1
             end = closed if closed != -1 else len(ids)
-            raw = decode(ids[opened + 1 : end]).strip()
-            span = (opened, end + 1 if closed != -1 else end)
-            calls.append(json_tool_call(raw, span, known, closed=closed != -1))
-            position = span[1]
+            calls.append(self._tool_call(ids, opened, end, closed != -1, known))
+            position = calls[-1].token_span[1]
         # Text the model wrote between or after its calls is kept, not dropped.
         trailing = "".join(extra).strip()
         if trailing:
             content = f"{content}\n{trailing}" if content else trailing
         return content, calls
+
+    def _tool_call(self, ids: list[int], opened: int, end: int, closed: bool, known: set[str] | None) -> ParsedToolCall:
+        """The call whose body is `ids[opened + 1:end]`: Hermes JSON here; other formats override this."""
+        raw = self.tokenizer.decode(ids[opened + 1 : end]).strip()
+        return json_tool_call(raw, (opened, end + 1 if closed else end), known, closed=closed)
 
     def _prompt_opens_reasoning(self, prompt_ids: Sequence[int] | None) -> bool:
         """Whether the prompt's last turn opened `<think>` without closing it (generation inside reasoning)."""

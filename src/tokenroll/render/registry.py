@@ -15,6 +15,8 @@ _FAMILIES: dict[str, str] = {
     "qwen3": "qwen3:Qwen3Renderer",
     "qwen2.5": "qwen2_5:Qwen25Renderer",
     "smollm2": "smollm2:SmolLM2Renderer",
+    "glm-4.6": "glm4_6:GLM46Renderer",
+    "glm-4.7": "glm4_7:GLM47Renderer",
     "generic": "generic:TemplateRenderer",
 }
 
@@ -23,6 +25,9 @@ _FINGERPRINTS: list[tuple[str, Callable[[str], bool]]] = [
     ("qwen3", lambda t: "<|im_start|>" in t and "last_query_index" in t and "<think>" in t),
     ("qwen2.5", lambda t: "<|im_start|>" in t and "You are Qwen, created by Alibaba Cloud" in t),
     ("smollm2", lambda t: "<|im_start|>" in t and "named SmolLM, trained by Hugging Face" in t),
+    # GLM-4.7 has `clear_thinking` and no newline after role markers; GLM-4.6/4.5 has `/nothink`.
+    ("glm-4.7", lambda t: "[gMASK]<sop>" in t and "<arg_key>" in t and "clear_thinking" in t and "<|user|>{{" in t),
+    ("glm-4.6", lambda t: "[gMASK]<sop>" in t and "<arg_key>" in t and "/nothink" in t and "<|user|>\n{{" in t),
 ]
 
 
