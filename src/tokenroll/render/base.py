@@ -142,6 +142,27 @@ class Renderer(ABC):
         else:
             synthesized = close
 
+        header = [probe.token_ids[i] for i in assistant_positions if not probe.sampled_mask[i]]
+        # Probe message 2 is the first new message.
+        tail = probe.slice(turn_end, len(probe))
+        return self._join_bridge(prev_prompt_ids, completion, synthesized, tail, 2, header, new, prev_attribution)
+
+    def _join_bridge(
+        self,
+        prev_prompt_ids: Sequence[int],
+        completion: list[int],
+        synthesized: list[int],
+        tail: RenderedTokens,
+        first_new_index: int,
+        header: list[int],
+        new: list[Message],
+        prev_attribution: RenderedTokens | None,
+    ) -> RenderedTokens:
+        """The bridged prompt: history verbatim, the completion and its synthesized close, then `tail`.
+
+        `tail` holds the new messages from message index `first_new_index` on; `header` is the
+        assistant header a trailing generation prompt in the history becomes.
+        """
         if prev_attribution is not None and len(prev_attribution.token_ids) == len(prev_prompt_ids):
             history = prev_attribution
         else:
@@ -150,10 +171,9 @@ class Renderer(ABC):
                 [False] * len(prev_prompt_ids), [],
             )
         assistant_index = len(history.message_roles)
-        history_indices = self._adopt_generation_prompt(history, probe, assistant_positions, assistant_index)
-        tail = probe.slice(turn_end, len(probe))
-        # Probe message 2 is the first new message; in the real conversation it follows the assistant.
-        shift = assistant_index + 1 - 2
+        history_indices = self._adopt_generation_prompt(history, header, assistant_index)
+        # In the real conversation the first new message follows the assistant.
+        shift = assistant_index + 1 - first_new_index
         new_names = resolve_tool_names(new, self._completion_tool_calls(completion))
         return RenderedTokens(
             token_ids=list(prev_prompt_ids) + completion + synthesized + tail.token_ids,
@@ -170,15 +190,12 @@ class Renderer(ABC):
         )
 
     @staticmethod
-    def _adopt_generation_prompt(
-        history: RenderedTokens, probe: RenderedTokens, assistant_positions: list[int], assistant_index: int
-    ) -> list[int]:
+    def _adopt_generation_prompt(history: RenderedTokens, header: list[int], assistant_index: int) -> list[int]:
         """History's message indices, with a trailing generation prompt given to the assistant it opened.
 
         A full render attributes the assistant header to the assistant; the generation prompt
         that became that header is scaffolding in the previous prompt's attribution.
         """
-        header = [probe.token_ids[i] for i in assistant_positions if not probe.sampled_mask[i]]
         n = len(header)
         indices = history.message_indices
         if n and history.token_ids[-n:] == header and all(i == SCAFFOLD for i in indices[-n:]):

@@ -14,6 +14,8 @@ _FAMILIES: dict[str, str] = {
     "qwen3": "qwen3:Qwen3Renderer",
     "qwen2.5": "qwen2_5:Qwen25Renderer",
     "smollm2": "smollm2:SmolLM2Renderer",
+    "llama3": "llama3:Llama3Renderer",
+    "deepseek-v3": "deepseek_v3:DeepSeekV3Renderer",
 }
 
 # (family, test on the chat template), most specific first
@@ -21,6 +23,14 @@ _FINGERPRINTS: list[tuple[str, Callable[[str], bool]]] = [
     ("qwen3", lambda t: "<|im_start|>" in t and "last_query_index" in t and "<think>" in t),
     ("qwen2.5", lambda t: "<|im_start|>" in t and "You are Qwen, created by Alibaba Cloud" in t),
     ("smollm2", lambda t: "<|im_start|>" in t and "named SmolLM, trained by Hugging Face" in t),
+    # Llama 3.1/3.2/3.3 text templates (the 3.2 Vision one, with <|image|>, differs).
+    ("llama3", lambda t: "<|start_header_id|>" in t and "Cutting Knowledge Date: December 2023" in t and "<|image|>" not in t),
+    # The original V3 template (tool calls only when content is none); R1/V3.1 templates add <think>.
+    (
+        "deepseek-v3",
+        lambda t: "<｜tool▁calls▁begin｜>" in t and "ns.is_output_first" in t and "message['content'] is none" in t
+        and "think>" not in t,
+    ),
 ]
 
 
