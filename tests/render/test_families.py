@@ -14,7 +14,6 @@ from hypothesis import strategies as st
 
 from tests.assets import tokenizer_dir
 from tests.render.harness import (
-    message_text,
     CORPUS,
     TOOLS,
     check_attribution,
@@ -23,6 +22,7 @@ from tests.render.harness import (
     check_round_trip,
     conversations,
     hf_tokenizer,
+    message_text,
     split_points,
 )
 from tokenroll.render import Renderer, Tokenizer, load_renderer

@@ -86,7 +86,10 @@ class DeepSeekV3Renderer(Renderer):
     def __init__(self, tokenizer: Tokenizer, **template_kwargs: Any) -> None:
         super().__init__(tokenizer, **template_kwargs)
         self._bos = tokenizer.special_tokens.get("bos_token") or BOS
-        self._ids = {token: tokenizer.token_id(token) for token in (EOS, ASSISTANT, CALLS_BEGIN, CALLS_END, CALL_BEGIN, CALL_END, SEP, OUTPUT_BEGIN, OUTPUTS_END)}
+        self._ids = {
+            token: tokenizer.token_id(token)
+            for token in (EOS, ASSISTANT, CALLS_BEGIN, CALLS_END, CALL_BEGIN, CALL_END, SEP, OUTPUT_BEGIN, OUTPUTS_END)
+        }
 
     @property
     def stop_token_ids(self) -> list[int]:

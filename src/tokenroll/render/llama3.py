@@ -97,12 +97,14 @@ class Llama3Renderer(Renderer):
         add_generation_prompt: bool,
         options: dict[str, Any],
     ) -> None:
-        if options.get("custom_tools") is not None:
-            tools = list(options["custom_tools"])
+        if "custom_tools" in options:  # the template lets it replace `tools`, even with None
+            tools = None if options["custom_tools"] is None else list(options["custom_tools"])
         tools_in_user = options.get("tools_in_user_message", True)
         builtin = options.get("builtin_tools") if self._builtin_tools_known else None
-        date = options.get("date_string") or self._default_date()
+        date = options["date_string"] if options.get("date_string") is not None else self._default_date()
 
+        if not messages:
+            raise RenderError("message 0: the template reads the first message, and the conversation is empty")
         tape.token("<|begin_of_text|>")
         first = 1 if messages and messages[0].role == "system" else 0
         owner = 0 if first else SCAFFOLD
@@ -202,8 +204,12 @@ class Llama3Renderer(Renderer):
                 prev_prompt_ids, completion, new_messages, tools, prev_attribution=prev_attribution, **template_kwargs
             )
         bridged = super().bridge(
-            prev_prompt_ids, completion[:-1] + [self._eot], new_messages, tools,
-            prev_attribution=prev_attribution, **template_kwargs,
+            prev_prompt_ids,
+            completion[:-1] + [self._eot],
+            new_messages,
+            tools,
+            prev_attribution=prev_attribution,
+            **template_kwargs,
         )
         if bridged is not None:
             bridged.token_ids[len(prev_prompt_ids) + len(completion) - 1] = self._eom
@@ -244,7 +250,7 @@ def _builtin_call_text(call: ToolCall, index: int) -> str:
     if not isinstance(arguments, dict) or not all(isinstance(v, str) for v in arguments.values()):
         raise RenderError(
             f"message {index}: tool call 0 ({call.name}) is a built-in tool call; the template writes its "
-            "arguments as name=\"value\" pairs and needs an object of strings"
+            'arguments as name="value" pairs and needs an object of strings'
         )
     return call.name + ".call(" + ", ".join(f'{k}="{v}"' for k, v in arguments.items()) + ")"
 
