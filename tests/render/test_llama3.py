@@ -188,3 +188,9 @@ def test_bridge_cases():
         '<|start_header_id|>ipython<|end_header_id|>\n\n"2"<|eot_id|><|start_header_id|>assistant<|end_header_id|>\n\n'
     )
     assert bridged.message_roles == ["user", "assistant", "tool"] and bridged.message_tool_names[2] == "add"
+
+
+def test_a_bare_python_tag_is_an_attempt():
+    renderer = llama32()
+    assert renderer.parse_completion([128010]).tool_calls[0].status == ToolCallStatus.UNCLOSED
+    assert renderer.parse_completion([128010, 128008]).tool_calls[0].status == ToolCallStatus.INVALID_JSON

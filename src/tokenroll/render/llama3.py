@@ -63,6 +63,7 @@ TOOLS_FORMAT = (
 _CALL_START = re.compile(r'\s*\{\s*"name"\s*:')
 _BUILTIN_CALL = re.compile(r"\s*(\w+)\.call\((.*)\)\s*", re.DOTALL)
 _BUILTIN_ARGUMENT = re.compile(r'(\w+)="(.*?)"(?=, \w+="|$)', re.DOTALL)
+_INVALID = object()  # a JSON segment that does not parse
 
 
 class Llama3Renderer(Renderer):
@@ -106,7 +107,7 @@ class Llama3Renderer(Renderer):
         if not messages:
             raise RenderError("message 0: the template reads the first message, and the conversation is empty")
         tape.token("<|begin_of_text|>")
-        first = 1 if messages and messages[0].role == "system" else 0
+        first = 1 if messages[0].role == "system" else 0
         owner = 0 if first else SCAFFOLD
         self._header(tape, "system", owner)
         if builtin is not None or tools is not None:
@@ -153,11 +154,11 @@ class Llama3Renderer(Renderer):
             self._header(tape, "assistant", index)
             if builtin is not None and call.name in builtin:
                 tape.token("<|python_tag|>", index, content=sampled, sampled=sampled)
-                tape.text(_builtin_call_text(call, index), index, content=sampled, sampled=sampled)
+                tape.text(_builtin_call_text(call, index), index, sampled=sampled)
             else:
                 arguments = to_json(arguments_object(call, index, 0))
                 body = '{"name": "' + call.name + '", "parameters": ' + arguments + "}"
-                tape.text(body, index, content=sampled, sampled=sampled)
+                tape.text(body, index, sampled=sampled)
             close = "<|eom_id|>" if builtin is not None else "<|eot_id|>"
             tape.token(close, index, content=sampled, sampled=sampled)
         elif role in ("tool", "ipython"):
@@ -262,9 +263,12 @@ def _parse_calls(
     text = decode(ids[start:])
     builtin = _BUILTIN_CALL.fullmatch(text) if tagged else None
     if builtin is not None:
-        arguments = {k: v for k, v in _BUILTIN_ARGUMENT.findall(builtin.group(2))}
+        arguments = dict(_BUILTIN_ARGUMENT.findall(builtin.group(2)))
         return [named_tool_call(text, (start - 1, len(ids)), known, builtin.group(1), arguments)]
     segments = _json_segments(text)
+    if tagged and not segments:  # the tag and nothing after it
+        status = ToolCallStatus.UNCLOSED if cut else ToolCallStatus.INVALID_JSON
+        return [ParsedToolCall(status, text, (start - 1, len(ids)))]
     if not tagged and not all(_is_call(value) or value is _INVALID for _, _, value in segments):
         return []
     calls = []
@@ -282,9 +286,6 @@ def _parse_calls(
             arguments = value.get("parameters", value.get("arguments", {}))
             calls.append(named_tool_call(raw, span, known, value.get("name"), arguments))
     return calls
-
-
-_INVALID = object()
 
 
 def _json_segments(text: str) -> list[tuple[int, int, Any]]:
