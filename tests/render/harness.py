@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import copy
 import functools
+import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -181,13 +182,19 @@ BUILT_TOKENIZERS: dict[str, Callable[[], Any]] = {
 
 
 @functools.cache
-def hf_tokenizer(family: str):
-    """The `transformers` tokenizer of a family's shared folder (skips when the folder is absent)."""
+def hf_tokenizer(family: str, template: str | None = None):
+    """The `transformers` tokenizer of a family's shared folder (skips when the folder is absent).
+
+    `template` names another chat template file in the folder to use instead of the config's.
+    """
     if family in BUILT_TOKENIZERS:
         return BUILT_TOKENIZERS[family]()
     from transformers import AutoTokenizer
 
-    return AutoTokenizer.from_pretrained(str(tokenizer_dir(family)))
+    tokenizer = AutoTokenizer.from_pretrained(str(tokenizer_dir(family)))
+    if template is not None:
+        tokenizer.chat_template = (tokenizer_dir(family) / template).read_text(encoding="utf-8")
+    return tokenizer
 
 
 class TemplateRefused(Exception):
@@ -202,9 +209,43 @@ def _with_empty_content(messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return fixed
 
 
-def reference_ids(hf, messages, tools=None, add_generation_prompt=False, **kwargs) -> list[int]:
+def _arguments_as_text(messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Tool-call arguments as JSON text (OpenAI's shape), for templates that concatenate them as strings."""
+    fixed = copy.deepcopy(messages)
+    for message in fixed:
+        for tool_call in message.get("tool_calls") or []:
+            arguments = tool_call["function"]["arguments"]
+            if not isinstance(arguments, str):
+                tool_call["function"]["arguments"] = json.dumps(arguments, ensure_ascii=False)
+    return fixed
+
+
+def _render_text(hf, messages, tools, add_generation_prompt, *, arguments_as_text: bool, keep_none: bool, **kwargs) -> str:
+    """The template's text. `keep_none` renders as transformers 4 did, without dropping None-valued keys
+    (transformers 5 drops them, which breaks templates that test `content is none`)."""
+    if arguments_as_text:
+        messages = _arguments_as_text(messages)
+    if not keep_none:
+        return hf.apply_chat_template(messages, tools=tools, add_generation_prompt=add_generation_prompt, tokenize=False, **kwargs)
+    from transformers.utils.chat_template_utils import render_jinja_template
+
+    rendered, _ = render_jinja_template(
+        conversations=[messages],
+        tools=tools,
+        chat_template=hf.chat_template,
+        add_generation_prompt=add_generation_prompt,
+        **{**hf.special_tokens_map, **kwargs},
+    )
+    return rendered[0]
+
+
+def reference_ids(hf, messages, tools=None, add_generation_prompt=False, *, arguments_as_text=False, keep_none=False, **kwargs) -> list[int]:
     """`apply_chat_template(..., tokenize=True)`; None content is retried as "" when the template cannot use None."""
     def apply(msgs):
+        if arguments_as_text or keep_none:
+            # What apply_chat_template does with tokenize=True: the rendered text, without adding special tokens.
+            text = _render_text(hf, msgs, tools, add_generation_prompt, arguments_as_text=arguments_as_text, keep_none=keep_none, **kwargs)
+            return list(hf.encode(text, add_special_tokens=False))
         return list(hf.apply_chat_template(msgs, tools=tools, add_generation_prompt=add_generation_prompt, tokenize=True, return_dict=False, **kwargs))
 
     try:
@@ -216,9 +257,9 @@ def reference_ids(hf, messages, tools=None, add_generation_prompt=False, **kwarg
         raise TemplateRefused(str(exc)) from None
 
 
-def reference_text(hf, messages, tools=None, add_generation_prompt=False, **kwargs) -> str:
+def reference_text(hf, messages, tools=None, add_generation_prompt=False, *, arguments_as_text=False, keep_none=False, **kwargs) -> str:
     def apply(msgs):
-        return hf.apply_chat_template(msgs, tools=tools, add_generation_prompt=add_generation_prompt, tokenize=False, **kwargs)
+        return _render_text(hf, msgs, tools, add_generation_prompt, arguments_as_text=arguments_as_text, keep_none=keep_none, **kwargs)
 
     try:
         return apply(copy.deepcopy(messages))
@@ -226,13 +267,17 @@ def reference_text(hf, messages, tools=None, add_generation_prompt=False, **kwar
         return apply(_with_empty_content(messages))
 
 
-def check_parity(renderer: Renderer, hf, messages, tools=None, add_generation_prompt=False, **kwargs) -> RenderedTokens | None:
+def check_parity(
+    renderer: Renderer, hf, messages, tools=None, add_generation_prompt=False, *, arguments_as_text=False, keep_none=False, **kwargs
+) -> RenderedTokens | None:
     """Ours equals Hugging Face's ids; with special-looking text, the text equals and bodies stay text.
 
-    Returns our rendering, or None when both refused the conversation.
+    Returns our rendering, or None when both refused the conversation. `arguments_as_text` and
+    `keep_none` shape the reference's input for templates that need it (see `reference_ids`).
     """
+    reference = {"arguments_as_text": arguments_as_text, "keep_none": keep_none}
     try:
-        expected = reference_ids(hf, messages, tools, add_generation_prompt, **kwargs)
+        expected = reference_ids(hf, messages, tools, add_generation_prompt, **reference, **kwargs)
     except TemplateRefused:
         try:
             renderer.render(messages, tools, add_generation_prompt, **kwargs)
@@ -241,7 +286,7 @@ def check_parity(renderer: Renderer, hf, messages, tools=None, add_generation_pr
         raise AssertionError("the Hugging Face template refused this conversation but the renderer did not")
     rendered = renderer.render(messages, tools, add_generation_prompt, **kwargs)
     if _has_lookalikes(renderer, messages):
-        assert hf.decode(rendered.token_ids) == reference_text(hf, messages, tools, add_generation_prompt, **kwargs)
+        assert hf.decode(rendered.token_ids) == reference_text(hf, messages, tools, add_generation_prompt, **reference, **kwargs)
         added = set(renderer.tokenizer.added_tokens.values())
         for position, token in enumerate(rendered.token_ids):
             if rendered.is_content[position] and not rendered.sampled_mask[position]:
@@ -269,8 +314,22 @@ def _first_difference(hf, ours: list[int], expected: list[int]) -> str:
 # --- attribution ------------------------------------------------------------------------------
 
 
-def check_attribution(renderer: Renderer, messages: list[dict[str, Any]], rendered: RenderedTokens, *, bodies_verbatim: Callable[[dict], bool] = lambda m: True) -> None:
-    """Every token's owner is right: bodies decode to their text, sampled tokens are the assistant turns."""
+def message_text(message: dict[str, Any]) -> str:
+    return message.get("content") or ""
+
+
+def check_attribution(
+    renderer: Renderer,
+    messages: list[dict[str, Any]],
+    rendered: RenderedTokens,
+    *,
+    bodies_verbatim: Callable[[dict], bool] = lambda m: True,
+    body_text: Callable[[dict], str] = message_text,
+) -> None:
+    """Every token's owner is right: bodies decode to their text, sampled tokens are the assistant turns.
+
+    `body_text` is a non-assistant body as the template writes it (e.g. JSON-quoted tool results).
+    """
     decode = renderer.tokenizer.decode
     stops = set(renderer.stop_token_ids)
     assert rendered.message_roles == [m["role"] for m in messages]
@@ -285,14 +344,14 @@ def check_attribution(renderer: Renderer, messages: list[dict[str, Any]], render
             assert rendered.token_ids[sampled[-1]] in stops or not _closes_with_stop(renderer), f"message {index} does not end on a stop token"
         elif bodies_verbatim(message):
             body = decode([rendered.token_ids[i] for i in positions if rendered.is_content[i]])
-            text = message.get("content") or ""
+            text = body_text(message)
             # A token may straddle the body's edge and the template's whitespace; it belongs to one side.
             assert body == text or body.strip() == text.strip(), f"message {index} body: {body!r} != {text!r}"
     for position, owner in enumerate(rendered.message_indices):
         if rendered.sampled_mask[position]:
             assert owner != SCAFFOLD and messages[owner]["role"] == "assistant", f"token {position} sampled outside an assistant turn"
     tool_bodies = [rendered.token_ids[i] for i, m in enumerate(rendered.content_mask_for_roles({"tool"})) if m]
-    tool_texts = [m.get("content") or "" for m in messages if m["role"] == "tool"]
+    tool_texts = [body_text(m) for m in messages if m["role"] == "tool"]
     if all(t == t.strip() for t in tool_texts):
         assert decode(tool_bodies).replace("\n", "") == "".join(tool_texts).replace("\n", "")
 
@@ -304,11 +363,17 @@ def _closes_with_stop(renderer: Renderer) -> bool:
 # --- round trip -----------------------------------------------------------------------------
 
 
-def check_round_trip(renderer: Renderer, messages: list[dict[str, Any]], tools=None) -> None:
-    """Each assistant turn, rendered where it was sampled (last), parses back into the same message."""
+def check_round_trip(
+    renderer: Renderer, messages: list[dict[str, Any]], tools=None, *, view: Callable[[dict], dict] = lambda m: m
+) -> None:
+    """Each assistant turn, rendered where it was sampled (last), parses back into the same message.
+
+    `view` is what the template keeps of an assistant message (e.g. it drops content beside tool calls).
+    """
     for index, message in enumerate(messages):
         if message["role"] != "assistant":
             continue
+        message = view(message)
         rendered = renderer.render(messages[: index + 1], tools)
         sampled = [rendered.token_ids[i] for i, m in enumerate(rendered.message_indices) if m == index and rendered.sampled_mask[i]]
         if not sampled:
@@ -389,17 +454,24 @@ _TEXT = st.lists(st.sampled_from(_PIECES), min_size=1, max_size=16).map("".join)
 
 
 @st.composite
-def conversations(draw, *, tools: bool = True, reasoning: bool = True, tool_role: bool = True, alternate: bool = False):
-    """A conversation: optional system, then user turns answered by assistants that may call tools."""
+def conversations(
+    draw, *, tools: bool = True, reasoning: bool = True, tool_role: bool = True, alternate: bool = False,
+    parallel: bool = True, none_content: bool = False,
+):
+    """A conversation: optional system, then user turns answered by assistants that may call tools.
+
+    `parallel`: an assistant may make two calls; `none_content`: a calling assistant's content may be None.
+    """
     messages: list[dict[str, Any]] = []
     if draw(st.booleans()):
         messages.append(system(draw(_TEXT)))
     for turn in range(draw(st.integers(1, 4))):
         messages.append(user(draw(_TEXT)))
         if tools and tool_role and draw(st.integers(0, 2)) == 0:
-            n_calls = draw(st.integers(1, 2))
+            n_calls = draw(st.integers(1, 2 if parallel else 1))
             calls = [call("add", {"a": draw(st.integers(0, 99)), "b": draw(st.integers(0, 99))}, f"c{turn}_{i}") for i in range(n_calls)]
-            messages.append(assistant(draw(st.sampled_from(["", "Let me compute."])), calls=calls))
+            contents = ["", "Let me compute."] + ([None] if none_content else [])
+            messages.append(assistant(draw(st.sampled_from(contents)), calls=calls))
             for i, c in enumerate(calls):
                 messages.append(tool(draw(_TEXT), c["id"]))
         if draw(st.booleans()) or alternate:

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import functools
+import json
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
 from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from tests.assets import tokenizer_dir
 from tests.render.harness import (
@@ -20,9 +23,10 @@ from tests.render.harness import (
     check_round_trip,
     conversations,
     hf_tokenizer,
+    message_text,
     split_points,
 )
-from tokenroll.render import Renderer, load_renderer
+from tokenroll.render import Renderer, Tokenizer, load_renderer
 
 
 @dataclass(frozen=True)
@@ -36,9 +40,42 @@ class FamilySpec:
     tools_in_template: bool = True
     plain_turn_prefix_stable: bool = True
     """Under the default kwargs, a turn without reasoning re-renders as the model sampled it."""
+    label: str = ""
+    """Test id when one family is tested with several templates; the family name otherwise."""
+    template: str | None = None
+    """A chat template file in the folder to use instead of the config's."""
+    reference: dict[str, bool] = field(default_factory=dict)
+    """How the Hugging Face reference gets conversations (`check_parity`'s arguments_as_text, keep_none)."""
+    parallel_tool_calls: bool = True
+    """False when the template refuses more than one call per message."""
+    body_text: Callable[[dict], str] = message_text
+    """A non-assistant body as the template writes it."""
+    round_trip_view: Callable[[dict], dict] = lambda m: m
+    """What the template keeps of an assistant message."""
 
     def __str__(self) -> str:
-        return self.family
+        return self.label or self.family
+
+
+def _llama_body(message: dict[str, Any]) -> str:
+    """Llama trims bodies and writes tool results with tojson."""
+    text = message_text(message)
+    return json.dumps(text, ensure_ascii=False) if message["role"] == "tool" else text.strip()
+
+
+def _llama_view(message: dict[str, Any]) -> dict[str, Any]:
+    """Llama writes only the call of an assistant that calls a tool."""
+    return {**message, "content": ""} if message.get("tool_calls") else message
+
+
+def _deepseek_view(message: dict[str, Any]) -> dict[str, Any]:
+    """DeepSeek-V3 writes tool calls only when the content is None, and then no content."""
+    if message.get("content") is not None:
+        return {key: value for key, value in message.items() if key != "tool_calls"}
+    return message
+
+
+LLAMA_DATE = {"date_string": "26 Jul 2024"}
 
 
 FAMILIES = [
@@ -48,16 +85,61 @@ FAMILIES = [
     FamilySpec("glm-4.6", "glm-4.6", ({}, {"enable_thinking": True}, {"enable_thinking": False})),
     # GLM-4.7's thinking prompt opens <think>, which a turn without reasoning re-renders without.
     FamilySpec("glm-4.7", "glm-4.7", ({}, {"enable_thinking": False}, {"clear_thinking": False}), plain_turn_prefix_stable=False),
+    FamilySpec(
+        "llama3",
+        "llama-3.2",
+        # The 3.2 template dates the system turn with the clock unless date_string pins it.
+        (LLAMA_DATE, {"date_string": "3 Feb 2025", "tools_in_user_message": False}),
+        conversation_options={"reasoning": False, "parallel": False},
+        label="llama3.2",
+        parallel_tool_calls=False,
+        body_text=_llama_body,
+        round_trip_view=_llama_view,
+    ),
+    FamilySpec(
+        "llama3",
+        "llama-3.2",
+        ({}, {"tools_in_user_message": False}, {**LLAMA_DATE, "builtin_tools": ["brave_search", "wolfram_alpha", "code_interpreter"]}),
+        conversation_options={"reasoning": False, "parallel": False},
+        label="llama3.1",
+        template="alt_chat_template.Llama-3.1-8B-Instruct.jinja",
+        parallel_tool_calls=False,
+        body_text=_llama_body,
+        round_trip_view=_llama_view,
+    ),
+    FamilySpec(
+        "deepseek-v3",
+        "deepseek-v3",
+        conversation_options={"reasoning": False, "none_content": True},
+        reference={"arguments_as_text": True, "keep_none": True},
+        round_trip_view=_deepseek_view,
+    ),
 ]
 CASES = [(spec, variant) for spec in FAMILIES for variant in spec.variants]
-CASE_IDS = [f"{spec.family}{'-' + '-'.join(f'{k}={v}' for k, v in variant.items()) if variant else ''}" for spec, variant in CASES]
+CASE_IDS = [f"{spec}{'-' + '-'.join(f'{k}={v}' for k, v in variant.items()) if variant else ''}" for spec, variant in CASES]
+
+
+# conversation_options that the generator takes (the others only filter what it drew)
+_STRATEGY_OPTIONS = {"parallel", "none_content"}
 
 
 @functools.cache
-def renderer_for(folder: str) -> Renderer:
+def _renderer(folder: str, template: str | None) -> Renderer:
     if folder in BUILT_TOKENIZERS:
         return load_renderer(hf_tokenizer(folder))
-    return load_renderer(tokenizer_dir(folder))
+    if template is None:
+        return load_renderer(tokenizer_dir(folder))
+    tokenizer = Tokenizer.from_pretrained(tokenizer_dir(folder))
+    tokenizer.chat_template = (tokenizer_dir(folder) / template).read_text(encoding="utf-8")
+    return load_renderer(tokenizer)
+
+
+def renderer_for(spec: FamilySpec) -> Renderer:
+    return _renderer(spec.folder, spec.template)
+
+
+def hf_for(spec: FamilySpec):
+    return hf_tokenizer(spec.folder, spec.template)
 
 
 def _applies(spec: FamilySpec, case) -> bool:
@@ -68,15 +150,15 @@ def _applies(spec: FamilySpec, case) -> bool:
 @pytest.mark.parametrize("case", CORPUS, ids=repr)
 @pytest.mark.parametrize("generation_prompt", [False, True], ids=["no-gen", "gen"])
 def test_parity_and_attribution_on_the_corpus(spec, variant, case, generation_prompt):
-    renderer, hf = renderer_for(spec.folder), hf_tokenizer(spec.folder)
-    rendered = check_parity(renderer, hf, case.messages, case.tools, generation_prompt, **variant)
+    renderer, hf = renderer_for(spec), hf_for(spec)
+    rendered = check_parity(renderer, hf, case.messages, case.tools, generation_prompt, **spec.reference, **variant)
     if rendered is not None and "lookalike" not in case.features and _applies(spec, case):
-        check_attribution(renderer, case.messages, rendered)
+        check_attribution(renderer, case.messages, rendered, body_text=spec.body_text)
 
 
 @pytest.mark.parametrize("spec", FAMILIES, ids=str)
 def test_family_is_detected_from_the_chat_template(spec):
-    assert renderer_for(spec.folder).family == spec.family
+    assert renderer_for(spec).family == spec.family
 
 
 @pytest.mark.parametrize("spec", FAMILIES, ids=str)
@@ -87,20 +169,24 @@ def test_assistant_turns_round_trip_through_the_parser(spec, case):
         pytest.skip("the template does not carry this content")
     if case.name == "reasoning-inline-think":
         pytest.skip("inline <think> text is split into reasoning by the template, so it parses differently by design")
-    check_round_trip(renderer_for(spec.folder), case.messages, case.tools)
+    if "parallel" in case.features and not spec.parallel_tool_calls:
+        pytest.skip("the template refuses parallel tool calls")
+    check_round_trip(renderer_for(spec), case.messages, case.tools, view=spec.round_trip_view)
 
 
 @pytest.mark.parametrize(("spec", "variant"), CASES, ids=CASE_IDS)
 @pytest.mark.parametrize("case", [c for c in CORPUS if split_points(c.messages)], ids=repr)
 def test_bridge_keeps_the_prefix_and_matches_a_stable_re_render(spec, variant, case):
-    renderer = renderer_for(spec.folder)
+    if "parallel" in case.features and not spec.parallel_tool_calls:
+        pytest.skip("the template refuses parallel tool calls")
+    renderer = renderer_for(spec)
     for k in split_points(case.messages):
         check_bridge(renderer, case.messages, k, case.tools, **variant)
 
 
 @pytest.mark.parametrize("spec", FAMILIES, ids=str)
 def test_bridge_refuses_assistant_messages(spec):
-    renderer = renderer_for(spec.folder)
+    renderer = renderer_for(spec)
     prompt = renderer.render_ids([{"role": "user", "content": "hi"}], add_generation_prompt=True)
     completion = renderer.tokenizer.encode("hello") + [renderer.stop_token_ids[0]]
     assert renderer.bridge(prompt, completion, [{"role": "assistant", "content": "x"}]) is None
@@ -110,7 +196,7 @@ def test_bridge_refuses_assistant_messages(spec):
 
 @pytest.mark.parametrize("spec", FAMILIES, ids=str)
 def test_bridge_after_a_cut_completion_synthesizes_the_close(spec):
-    renderer = renderer_for(spec.folder)
+    renderer = renderer_for(spec)
     messages = [{"role": "user", "content": "Count to ten."}]
     prompt = renderer.render(messages, add_generation_prompt=True)
     closed = renderer.render(messages + [{"role": "assistant", "content": "One, two, three"}, {"role": "user", "content": "Go on."}], add_generation_prompt=True)
@@ -132,18 +218,20 @@ def test_bridge_after_a_cut_completion_synthesizes_the_close(spec):
 
 @pytest.mark.parametrize(("spec", "variant"), CASES, ids=CASE_IDS)
 @settings(suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow, HealthCheck.data_too_large])
-@given(data=conversations())
-def test_generated_conversations(spec, variant, data):
+@given(draw=st.data())
+def test_generated_conversations(spec, variant, draw):
     options = spec.conversation_options
+    data = draw.draw(conversations(**{k: v for k, v in options.items() if k in _STRATEGY_OPTIONS}))
     if not options.get("tools", True) and any(m.get("tool_calls") for m in data):
         return
     if not options.get("reasoning", True) and any(m.get("reasoning_content") for m in data):
         return
-    renderer, hf = renderer_for(spec.folder), hf_tokenizer(spec.folder)
+    renderer, hf = renderer_for(spec), hf_for(spec)
     tools = TOOLS if spec.tools_in_template else None
     for generation_prompt in (False, True):
-        rendered = check_parity(renderer, hf, data, tools, generation_prompt, **variant)
-        if rendered is not None:
-            check_attribution(renderer, data, rendered)
+        rendered = check_parity(renderer, hf, data, tools, generation_prompt, **spec.reference, **variant)
+        if rendered is None:
+            return  # both refused it
+        check_attribution(renderer, data, rendered, body_text=spec.body_text)
     for k in split_points(data):
         check_bridge(renderer, data, k, tools, **variant)

@@ -140,41 +140,56 @@ class Renderer(ABC):
                 return None
         else:
             synthesized = close
+        header = self._generation_prompt_ids(probe, assistant_positions)
+        # Probe message 2 is the first new message.
+        tail = probe.slice(assistant_positions[-1] + 1, len(probe))
+        return self._join_bridge(prev_prompt_ids, completion, synthesized, tail, 2, header, new, prev_attribution)
 
+    def _join_bridge(
+        self,
+        prev_prompt_ids: Sequence[int],
+        completion: list[int],
+        synthesized: list[int],
+        tail: RenderedTokens,
+        first_new_index: int,
+        header: list[int],
+        new: list[Message],
+        prev_attribution: RenderedTokens | None,
+    ) -> RenderedTokens:
+        """The bridged prompt: history verbatim, the completion and its synthesized close, then `tail`.
+
+        `tail` holds the new messages from its message index `first_new_index` on. A history
+        ending in exactly `header` as scaffolding ends in the generation prompt that opened
+        the new assistant turn; a full render gives those tokens to that assistant, so we do.
+        """
         if prev_attribution is not None and len(prev_attribution.token_ids) == len(prev_prompt_ids):
             history = prev_attribution
         else:
             n = len(prev_prompt_ids)
             history = RenderedTokens(list(prev_prompt_ids), [SCAFFOLD] * n, [False] * n, [False] * n, [])
-        opened = self._generation_prompt_length(history, probe, assistant_positions)
-        tail = probe.slice(assistant_positions[-1] + 1, len(probe))
-        # The new assistant turn (message 0 here): the generation prompt that opened it, what it
-        # sampled and any close we add; then the new messages (probe messages 2.. become 1..).
+        opened = len(header)
+        if not (
+            opened
+            and history.token_ids[-opened:] == header
+            and all(i == SCAFFOLD for i in history.message_indices[-opened:])
+        ):
+            opened = 0
         turn = opened + len(completion) + len(synthesized)
+        shift = 1 - first_new_index  # the assistant turn is message 0 of the extension
         extension = RenderedTokens(
             token_ids=history.token_ids[len(history.token_ids) - opened :] + completion + synthesized + tail.token_ids,
-            message_indices=[0] * turn + [m if m == SCAFFOLD else m - 1 for m in tail.message_indices],
+            message_indices=[0] * turn + [m if m == SCAFFOLD else m + shift for m in tail.message_indices],
             sampled_mask=[False] * opened + [True] * len(completion) + [False] * len(synthesized) + tail.sampled_mask,
             is_content=[False] * opened + [True] * len(completion) + [False] * len(synthesized) + tail.is_content,
             message_roles=["assistant"] + [m.role for m in new],
             message_tool_names=[None] + resolve_tool_names(new, self._completion_tool_calls(completion)),
         )
+        # Joining onto the already valid history copies it once and checks only the extension.
         return history.concat(extension, keep=len(history.token_ids) - opened)
 
-    def _generation_prompt_length(
-        self, history: RenderedTokens, probe: RenderedTokens, assistant_positions: list[int]
-    ) -> int:
-        """How many trailing history tokens are the generation prompt that opened the new assistant turn.
-
-        A full render attributes the assistant header to the assistant; in the previous
-        prompt's attribution that generation prompt is scaffolding. Counted only when the
-        history ends with exactly the probe assistant's header, as scaffolding.
-        """
-        header = [probe.token_ids[i] for i in assistant_positions if not probe.sampled_mask[i]]
-        n = len(header)
-        if n and history.token_ids[-n:] == header and all(i == SCAFFOLD for i in history.message_indices[-n:]):
-            return n
-        return 0
+    def _generation_prompt_ids(self, probe: RenderedTokens, assistant_positions: list[int]) -> list[int]:
+        """The generation prompt as it opens an assistant turn: the probe assistant's header tokens."""
+        return [probe.token_ids[i] for i in assistant_positions if not probe.sampled_mask[i]]
 
     def _turn_close(self, probe: RenderedTokens, assistant_positions: list[int]) -> list[int]:
         """The stop tokens that end the probe assistant's turn (usually one)."""

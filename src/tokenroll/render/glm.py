@@ -185,10 +185,8 @@ class GLMRenderer(Renderer):
 
     # --- bridging ------------------------------------------------------------------------------
 
-    def _generation_prompt_length(
-        self, history: RenderedTokens, probe: RenderedTokens, assistant_positions: list[int]
-    ) -> int:
-        """How many trailing history tokens are the generation prompt that opened the new assistant turn.
+    def _generation_prompt_ids(self, probe: RenderedTokens, assistant_positions: list[int]) -> list[int]:
+        """The generation prompt: the probe's trailing scaffolding.
 
         The probe's assistant header can be shorter than the generation prompt (GLM-4.7 opens
         `<think>` there, and a probe turn without reasoning does not start with it). GLM has
@@ -198,9 +196,7 @@ class GLMRenderer(Renderer):
         n = 0
         while n < len(probe.message_indices) and probe.message_indices[-1 - n] == SCAFFOLD:
             n += 1
-        if n and history.token_ids[-n:] == probe.token_ids[-n:] and all(i == SCAFFOLD for i in history.message_indices[-n:]):
-            return n
-        return 0
+        return probe.token_ids[len(probe.token_ids) - n :]
 
     # --- parsing -------------------------------------------------------------------------------
 

@@ -61,11 +61,15 @@ class ParsedCompletion:
     reasoning_complete: bool | None = None
 
     def to_message(self) -> Message:
-        """The assistant message, with the tool calls that parsed OK."""
+        """The assistant message, with the tool calls that parsed OK.
+
+        A reply that is only tool calls gets content None, as chat APIs give it: some
+        templates (DeepSeek-V3) render tool calls only when the content is None.
+        """
         calls = [c.to_tool_call() for c in self.tool_calls if c.status is ToolCallStatus.OK]
         return Message(
             role="assistant",
-            content=self.content,
+            content=self.content if self.content or not calls else None,
             reasoning_content=self.reasoning_content,
             tool_calls=calls or None,
         )

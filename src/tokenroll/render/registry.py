@@ -17,6 +17,8 @@ _FAMILIES: dict[str, str] = {
     "smollm2": "smollm2:SmolLM2Renderer",
     "glm-4.6": "glm4_6:GLM46Renderer",
     "glm-4.7": "glm4_7:GLM47Renderer",
+    "llama3": "llama3:Llama3Renderer",
+    "deepseek-v3": "deepseek_v3:DeepSeekV3Renderer",
     "generic": "generic:TemplateRenderer",
 }
 
@@ -28,6 +30,14 @@ _FINGERPRINTS: list[tuple[str, Callable[[str], bool]]] = [
     # GLM-4.7 has `clear_thinking` and no newline after role markers; GLM-4.6/4.5 has `/nothink`.
     ("glm-4.7", lambda t: "[gMASK]<sop>" in t and "<arg_key>" in t and "clear_thinking" in t and "<|user|>{{" in t),
     ("glm-4.6", lambda t: "[gMASK]<sop>" in t and "<arg_key>" in t and "/nothink" in t and "<|user|>\n{{" in t),
+    # Llama 3.1/3.2/3.3 text templates (the 3.2 Vision one, with <|image|>, differs).
+    ("llama3", lambda t: "<|start_header_id|>" in t and "Cutting Knowledge Date: December 2023" in t and "<|image|>" not in t),
+    # The original V3 template (tool calls only when content is none); R1/V3.1 templates add <think>.
+    (
+        "deepseek-v3",
+        lambda t: "<｜tool▁calls▁begin｜>" in t and "ns.is_output_first" in t and "message['content'] is none" in t
+        and "think>" not in t,
+    ),
 ]
 
 
