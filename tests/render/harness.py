@@ -12,6 +12,7 @@ import copy
 import functools
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 import jinja2
@@ -180,6 +181,18 @@ def hf_tokenizer(family: str):
     return AutoTokenizer.from_pretrained(str(tokenizer_dir(family)))
 
 
+def pin_template_date(hf, date: str) -> None:
+    """Make `strftime_now` in this tokenizer's chat template return `date` (YYYY-MM-DD) instead of today.
+
+    Transformers compiles each template once (cached) with `strftime_now` as a Jinja global;
+    the override goes on that compiled template only, so other templates keep the real clock.
+    """
+    from transformers.utils.chat_template_utils import _compile_jinja_template
+
+    pinned = datetime.strptime(date, "%Y-%m-%d")
+    _compile_jinja_template(hf.chat_template).globals["strftime_now"] = pinned.strftime
+
+
 class TemplateRefused(Exception):
     """The Hugging Face template raised for this conversation."""
 
@@ -259,8 +272,24 @@ def _first_difference(hf, ours: list[int], expected: list[int]) -> str:
 # --- attribution ------------------------------------------------------------------------------
 
 
-def check_attribution(renderer: Renderer, messages: list[dict[str, Any]], rendered: RenderedTokens, *, bodies_verbatim: Callable[[dict], bool] = lambda m: True) -> None:
-    """Every token's owner is right: bodies decode to their text, sampled tokens are the assistant turns."""
+def plain_body(message: dict[str, Any]) -> str:
+    """A message body as most templates write it: the content unchanged."""
+    return message.get("content") or ""
+
+
+def check_attribution(
+    renderer: Renderer,
+    messages: list[dict[str, Any]],
+    rendered: RenderedTokens,
+    *,
+    bodies_verbatim: Callable[[dict], bool] = lambda m: True,
+    body_text: Callable[[dict], str] = plain_body,
+) -> None:
+    """Every token's owner is right: bodies decode to their text, sampled tokens are the assistant turns.
+
+    `body_text` gives the text a message's content tokens decode to, for templates that
+    transform bodies (gpt-oss writes tool results as JSON string literals).
+    """
     decode = renderer.tokenizer.decode
     stops = set(renderer.stop_token_ids)
     assert rendered.message_roles == [m["role"] for m in messages]
@@ -275,14 +304,14 @@ def check_attribution(renderer: Renderer, messages: list[dict[str, Any]], render
             assert rendered.token_ids[sampled[-1]] in stops or not _closes_with_stop(renderer), f"message {index} does not end on a stop token"
         elif bodies_verbatim(message):
             body = decode([rendered.token_ids[i] for i in positions if rendered.is_content[i]])
-            text = message.get("content") or ""
+            text = body_text(message)
             # A token may straddle the body's edge and the template's whitespace; it belongs to one side.
             assert body == text or body.strip() == text.strip(), f"message {index} body: {body!r} != {text!r}"
     for position, owner in enumerate(rendered.message_indices):
         if rendered.sampled_mask[position]:
             assert owner != SCAFFOLD and messages[owner]["role"] == "assistant", f"token {position} sampled outside an assistant turn"
     tool_bodies = [rendered.token_ids[i] for i, m in enumerate(rendered.content_mask_for_roles({"tool"})) if m]
-    tool_texts = [m.get("content") or "" for m in messages if m["role"] == "tool"]
+    tool_texts = [body_text(m) for m in messages if m["role"] == "tool"]
     if all(t == t.strip() for t in tool_texts):
         assert decode(tool_bodies).replace("\n", "") == "".join(tool_texts).replace("\n", "")
 
@@ -294,11 +323,18 @@ def _closes_with_stop(renderer: Renderer) -> bool:
 # --- round trip -----------------------------------------------------------------------------
 
 
-def check_round_trip(renderer: Renderer, messages: list[dict[str, Any]], tools=None) -> None:
-    """Each assistant turn, rendered where it was sampled (last), parses back into the same message."""
-    for index, message in enumerate(messages):
-        if message["role"] != "assistant":
+def check_round_trip(
+    renderer: Renderer, messages: list[dict[str, Any]], tools=None, *, kept: Callable[[dict], dict] = lambda m: m
+) -> None:
+    """Each assistant turn, rendered where it was sampled (last), parses back into the same message.
+
+    `kept` maps an assistant message to what the template writes of it, for templates that
+    move or drop parts (gpt-oss writes a tool-calling turn's content as analysis, and one call).
+    """
+    for index, original in enumerate(messages):
+        if original["role"] != "assistant":
             continue
+        message = kept(original)
         rendered = renderer.render(messages[: index + 1], tools)
         sampled = [rendered.token_ids[i] for i, m in enumerate(rendered.message_indices) if m == index and rendered.sampled_mask[i]]
         if not sampled:

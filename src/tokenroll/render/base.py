@@ -123,8 +123,9 @@ class Renderer(ABC):
         if not new or any(m.role not in self.bridge_roles for m in new):
             return None
         self._check_messages(new)
+        completion = list(prev_completion_ids)
         probe = self.render(
-            [Message(role="user", content="."), Message(role="assistant", content=".")] + new,
+            [Message(role="user", content="."), self._probe_assistant(completion)] + new,
             tools,
             add_generation_prompt=True,
             **template_kwargs,
@@ -134,7 +135,6 @@ class Renderer(ABC):
             return None
         turn_end = assistant_positions[-1] + 1
         close = self._turn_close(probe, assistant_positions)
-        completion = list(prev_completion_ids)
         synthesized: list[int] = []
         if completion and completion[-1] in self.stop_token_ids:
             if not close or completion[-1] != close[-1]:
@@ -184,6 +184,14 @@ class Renderer(ABC):
         if n and history.token_ids[-n:] == header and all(i == SCAFFOLD for i in indices[-n:]):
             return indices[:-n] + [assistant_index] * n
         return indices
+
+    def _probe_assistant(self, completion_ids: list[int]) -> Message:
+        """The assistant message standing for the previous completion in the bridge's probe.
+
+        Families whose next messages depend on what the completion did (gpt-oss names tool
+        results after the call) override it.
+        """
+        return Message(role="assistant", content=".")
 
     def _turn_close(self, probe: RenderedTokens, assistant_positions: list[int]) -> list[int]:
         """The stop tokens that end the probe assistant's turn (usually one)."""

@@ -14,6 +14,7 @@ _FAMILIES: dict[str, str] = {
     "qwen3": "qwen3:Qwen3Renderer",
     "qwen2.5": "qwen2_5:Qwen25Renderer",
     "smollm2": "smollm2:SmolLM2Renderer",
+    "gpt-oss": "gpt_oss:GptOssRenderer",
 }
 
 # (family, test on the chat template), most specific first
@@ -21,6 +22,7 @@ _FINGERPRINTS: list[tuple[str, Callable[[str], bool]]] = [
     ("qwen3", lambda t: "<|im_start|>" in t and "last_query_index" in t and "<think>" in t),
     ("qwen2.5", lambda t: "<|im_start|>" in t and "You are Qwen, created by Alibaba Cloud" in t),
     ("smollm2", lambda t: "<|im_start|>" in t and "named SmolLM, trained by Hugging Face" in t),
+    ("gpt-oss", lambda t: "<|start|>system<|message|>" in t and "<|channel|>final<|message|>" in t),
 ]
 
 
