@@ -55,7 +55,7 @@ GPT_OSS_DATE = "2025-01-15"
 
 def _gpt_oss_body(message: dict) -> str:
     """gpt-oss writes tool results as JSON string literals."""
-    return json.dumps(message.get("content"), ensure_ascii=False) if message["role"] == "tool" else plain_body(message)
+    return json.dumps(plain_body(message), ensure_ascii=False) if message["role"] == "tool" else plain_body(message)
 
 
 def _gpt_oss_kept(message: dict) -> dict:

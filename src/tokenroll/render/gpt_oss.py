@@ -169,8 +169,8 @@ class GptOssRenderer(Renderer):
                 tape.markup("functions.", index)
                 tape.text(last_call, index, content=False)
                 tape.markup(" to=assistant<|channel|>commentary<|message|>", index)
-                # None and lists of parts are written as JSON too, as the template's `tojson` does.
-                tape.text(to_json(message.content), index)
+                # Transformers drops None fields and the template then fails: None is taken as "".
+                tape.text(to_json("" if message.content is None else message.content), index)
                 tape.token("<|end|>", index)
             elif message.role == "user":
                 tape.markup("<|start|>user<|message|>", index)
@@ -263,7 +263,8 @@ class GptOssRenderer(Renderer):
         reasoning_complete: bool | None = None
         calls: list[ParsedToolCall] = []
         for segment in segments:
-            text = decode(joined[segment.body[0] : segment.body[1]]) if segment.body else ""
+            # Only completion tokens are decoded: a body the prompt opened keeps what the prompt wrote.
+            text = decode(joined[max(segment.body[0], len(prefix)) : segment.body[1]]) if segment.body else ""
             if segment.recipient is not None:
                 calls.append(self._tool_call(segment, text, known, len(prefix)))
             elif segment.body is None:
