@@ -53,12 +53,12 @@ class FamilySpec:
 GPT_OSS_DATE = "2025-01-15"
 
 
-def _gpt_oss_body(message: dict) -> str:
+def gpt_oss_body(message: dict) -> str:
     """gpt-oss writes tool results as JSON string literals."""
     return json.dumps(plain_body(message), ensure_ascii=False) if message["role"] == "tool" else plain_body(message)
 
 
-def _gpt_oss_kept(message: dict) -> dict:
+def gpt_oss_kept(message: dict) -> dict:
     """gpt-oss writes a tool-calling turn's content as its analysis, and only its first call."""
     calls = message.get("tool_calls")
     if not calls:
@@ -82,8 +82,8 @@ FAMILIES = [
             {"date": GPT_OSS_DATE, "reasoning_effort": "high", "model_identity": "You are a test model.", "builtin_tools": ["browser", "python"]},
         ),
         pinned_date=GPT_OSS_DATE,
-        body_text=_gpt_oss_body,
-        kept=_gpt_oss_kept,
+        body_text=gpt_oss_body,
+        kept=gpt_oss_kept,
         answer_prefix="<|channel|>final<|message|>",
     ),
 ]

@@ -11,20 +11,26 @@ from hypothesis import strategies as st
 
 from tests.assets import tokenizer_dir
 from tests.render.harness import (
+    _TEXT,
     ADD_TOOL,
     TOOLS,
     TemplateRefused,
     assistant,
     call,
+    check_attribution,
     check_bridge,
+    check_parity,
+    check_round_trip,
     hf_tokenizer,
     pin_template_date,
     reference_ids,
     reference_text,
+    split_points,
     system,
     tool,
     user,
 )
+from tests.render.test_families import gpt_oss_body, gpt_oss_kept
 from tokenroll.core.attribution import SCAFFOLD
 from tokenroll.core.messages import Message
 from tokenroll.render import RenderError, Tokenizer, ToolCallStatus, load_renderer
@@ -329,6 +335,37 @@ def test_sampled_span_of_a_training_turn(renderer):
     assert sampled == ids(renderer, "<|channel|>analysis<|message|>Add.<|end|><|start|>assistant<|channel|>final<|message|>4<|return|>")
     header = [t for t, m, s in zip(rendered.token_ids, rendered.message_indices, rendered.sampled_mask) if m == 1 and not s]
     assert header == ids(renderer, "<|start|>assistant")
+
+
+@st.composite
+def harmony_conversations(draw):
+    """Conversations heavy in what gpt-oss treats specially: tool rounds with analysis, reasoning, developer."""
+    messages = []
+    first = draw(st.sampled_from([None, "system", "developer"]))
+    if first:
+        messages.append({"role": first, "content": draw(_TEXT)})
+    for turn in range(draw(st.integers(1, 3))):
+        messages.append(user(draw(_TEXT)))
+        for step in range(draw(st.integers(0, 2))):
+            text, kind = draw(_TEXT), draw(st.sampled_from(["content", "reasoning", "neither"]))
+            arguments = {"a": draw(st.integers(0, 9)), "b": draw(st.sampled_from([1, 2.5, "x", None, [1], {"k": "v"}]))}
+            calls = [call("add", arguments, f"c{turn}_{step}")] * draw(st.integers(1, 2))
+            messages.append(assistant(text if kind == "content" else "", reasoning=text if kind == "reasoning" else None, calls=calls))
+            messages += [tool(draw(_TEXT), f"c{turn}_{step}") for _ in range(draw(st.integers(1, 2)))]
+        if draw(st.booleans()):
+            messages.append(assistant(draw(_TEXT), reasoning=draw(st.none() | _TEXT)))
+    return messages
+
+
+@settings(suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow, HealthCheck.data_too_large])
+@given(messages=harmony_conversations(), effort=st.sampled_from(["low", "medium", "high"]))
+def test_generated_harmony_conversations(renderer, hf, messages, effort):
+    for generation_prompt in (False, True):
+        rendered = check_parity(renderer, hf, messages, TOOLS, generation_prompt, reasoning_effort=effort)
+        check_attribution(renderer, messages, rendered, body_text=gpt_oss_body)
+    for k in split_points(messages):
+        check_bridge(renderer, messages, k, TOOLS, reasoning_effort=effort)
+    check_round_trip(renderer, messages, TOOLS, kept=gpt_oss_kept)
 
 
 # --- errors ----------------------------------------------------------------------------------

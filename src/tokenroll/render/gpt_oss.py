@@ -3,14 +3,14 @@
 The template always opens with a system message (model identity, knowledge cutoff, the
 date from `strftime_now`, `Reasoning: <effort>`, builtin tools, the channel list), then a
 developer message with the first system/developer message as `# Instructions` and the
-tools as a TypeScript-like `namespace functions`. Later system/developer messages are
-dropped. Bodies are written verbatim, tool results as JSON string literals.
+tools as a TypeScript-like `namespace functions` (its whitespace quirks reproduced).
+Later system/developer messages are dropped; tool results are JSON string literals.
 
 Assistant turns:
 - with tool calls: only the first call, `<|start|>assistant to=functions.NAME<|channel|>commentary
-  json<|message|>ARGS<|call|>`, after an analysis message holding its reasoning (or its
-  content) unless a later assistant turn answers on the final channel;
-- last, without a generation prompt (training): analysis (its reasoning) then final,
+  json<|message|>ARGS<|call|>` (no `<|constrain|>`), after an analysis message holding its
+  reasoning, or its content, unless a later assistant turn without tool calls follows;
+- last, without a generation prompt (training): analysis (reasoning) then final,
   ending in `<|return|>`, which is what the model samples;
 - any other: only the final answer, ending in `<|end|>`; reasoning is dropped.
 Tool results come from `functions.NAME`, NAME being the most recent call's.
@@ -20,14 +20,15 @@ template's own kwargs are `reasoning_effort`, `model_identity` and `builtin_tool
 
 Not prefix-stable: a turn that ended in `<|return|>` is re-rendered with `<|end|>` and
 without its analysis once another message follows, and a later final answer drops the
-analysis of earlier tool-call turns. A turn that ended in `<|call|>` re-renders as sampled
-(when the model wrote its call as the template does) until such a final answer.
+analysis of earlier tool-call turns. A call re-renders as sampled only if the model wrote
+it as the template does; gpt-oss usually samples `<|channel|>commentary to=functions.NAME
+<|constrain|>json`, so keeping its tokens takes the bridge.
 
-Bridge: returns None after `<|return|>` (the next full render writes `<|end|>` there) and
-after `<|endoftext|>`; after a cut completion unless it was cut inside the body of a
-message that is not a tool call (then `<|end|>` is synthesized, not sampled); and when the
-new messages hold a tool result but the completion did not end in a call. After `<|call|>`
-it works: tool results are named after the completion's call.
+Bridge: None after `<|return|>` (the next full render writes `<|end|>` there) and after
+`<|endoftext|>`; None after a completion cut anywhere but inside the body of a message
+that calls no tool (there `<|end|>` is synthesized, not sampled); None when the new
+messages hold a tool result and the completion did not end in a call. After `<|call|>`
+it works, with the tool results named after the completion's call.
 """
 
 from __future__ import annotations
@@ -46,6 +47,7 @@ from tokenroll.render.base import Renderer, RenderError, Tools, arguments_object
 from tokenroll.render.json_text import to_json
 from tokenroll.render.parsing import ParsedCompletion, ParsedToolCall, ToolCallStatus, named_tool_call, tool_names
 from tokenroll.render.tape import TokenTape
+from tokenroll.render.tokenizer import Tokenizer
 
 DEFAULT_IDENTITY = "You are ChatGPT, a large language model trained by OpenAI."
 _CHANNELS = "# Valid channels: analysis, commentary, final. Channel must be included for every message."
@@ -115,7 +117,7 @@ class GptOssRenderer(Renderer):
     assistant_turn_ends_with_stop = False
     """Earlier assistant turns end on `<|end|>`, which the template writes in place of the sampled `<|return|>`."""
 
-    def __init__(self, tokenizer, **template_kwargs: Any) -> None:
+    def __init__(self, tokenizer: Tokenizer, **template_kwargs: Any) -> None:
         super().__init__(tokenizer, **template_kwargs)
         token = tokenizer.token_id
         self._start, self._message = token("<|start|>"), token("<|message|>")
@@ -180,7 +182,9 @@ class GptOssRenderer(Renderer):
         if add_generation_prompt:
             tape.markup("<|start|>assistant")
 
-    def _render_assistant(self, tape: TokenTape, messages: list[Message], index: int, add_generation_prompt: bool) -> str | None:
+    def _render_assistant(
+        self, tape: TokenTape, messages: list[Message], index: int, add_generation_prompt: bool
+    ) -> str | None:
         """One assistant turn; returns the name later tool results are attributed to."""
         message = messages[index]
         content, thinking = message.text, message.reasoning_content
@@ -295,6 +299,7 @@ class GptOssRenderer(Renderer):
     def _segments(self, ids: list[int]) -> list[_Segment]:
         """The harmony messages of `ids`: header parts, body span and terminator of each."""
         segments: list[_Segment] = []
+        header_ends = self._terminators | {self._message, self._start}
         position, n = 0, len(ids)
         while position < n:
             start = position
@@ -303,7 +308,7 @@ class GptOssRenderer(Renderer):
             parts: dict[str, list[int]] = {"role": [], "channel": [], "constrain": []}
             part = "role"
             saw_channel = False
-            while position < n and ids[position] != self._message and ids[position] != self._start and ids[position] not in self._terminators:
+            while position < n and ids[position] not in header_ends:
                 token = ids[position]
                 if token == self._channel:
                     part, saw_channel = "channel", True
@@ -367,10 +372,11 @@ class GptOssRenderer(Renderer):
         prev_attribution: RenderedTokens | None = None,
         **template_kwargs: Any,
     ) -> RenderedTokens | None:
-        """The generic bridge, refusing the cases the module docstring lists first."""
+        """The generic bridge, after refusing cut completions and tool results it cannot place (see the module)."""
         completion = list(prev_completion_ids)
         new = as_messages(new_messages)
-        if not (completion and completion[-1] in self.stop_token_ids) and not self._cut_in_plain_body(completion):
+        stopped = bool(completion) and completion[-1] in self.stop_token_ids
+        if not stopped and not self._cut_in_plain_body(completion):
             return None
         if any(m.role == "tool" for m in new) and self._called_tool(completion) is None:
             return None
