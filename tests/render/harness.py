@@ -13,6 +13,7 @@ import functools
 import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 import jinja2
@@ -195,6 +196,18 @@ def hf_tokenizer(family: str, template: str | None = None):
     if template is not None:
         tokenizer.chat_template = (tokenizer_dir(family) / template).read_text(encoding="utf-8")
     return tokenizer
+
+
+def pin_template_date(hf, date: str) -> None:
+    """Make `strftime_now` in this tokenizer's chat template return `date` (YYYY-MM-DD) instead of today.
+
+    Transformers compiles each template once (cached) with `strftime_now` as a Jinja global;
+    the override goes on that compiled template only, so other templates keep the real clock.
+    """
+    from transformers.utils.chat_template_utils import _compile_jinja_template
+
+    pinned = datetime.strptime(date, "%Y-%m-%d")
+    _compile_jinja_template(hf.chat_template).globals["strftime_now"] = pinned.strftime
 
 
 class TemplateRefused(Exception):

@@ -24,6 +24,7 @@ from tests.render.harness import (
     conversations,
     hf_tokenizer,
     message_text,
+    pin_template_date,
     split_points,
 )
 from tokenroll.render import Renderer, Tokenizer, load_renderer
@@ -52,6 +53,10 @@ class FamilySpec:
     """A non-assistant body as the template writes it."""
     round_trip_view: Callable[[dict], dict] = lambda m: m
     """What the template keeps of an assistant message."""
+    pinned_date: str | None = None
+    """The date the reference template's `strftime_now` returns (variants pass the same `date=` to ours)."""
+    answer_prefix: str = ""
+    """Template text the model samples before its answer's text (gpt-oss: the final channel header)."""
 
     def __str__(self) -> str:
         return self.label or self.family
@@ -76,6 +81,25 @@ def _deepseek_view(message: dict[str, Any]) -> dict[str, Any]:
 
 
 LLAMA_DATE = {"date_string": "26 Jul 2024"}
+
+
+GPT_OSS_DATE = "2025-01-15"
+
+
+def gpt_oss_body(message: dict) -> str:
+    """gpt-oss writes tool results as JSON string literals."""
+    return json.dumps(message_text(message), ensure_ascii=False) if message["role"] == "tool" else message_text(message)
+
+
+def gpt_oss_kept(message: dict) -> dict:
+    """gpt-oss writes a tool-calling turn's content as its analysis, and only its first call."""
+    calls = message.get("tool_calls")
+    if not calls:
+        return message
+    kept = {**message, "content": "", "tool_calls": calls[:1]}
+    if message.get("content"):
+        kept["reasoning_content"] = message["content"]
+    return kept
 
 
 FAMILIES = [
@@ -114,6 +138,19 @@ FAMILIES = [
         reference={"arguments_as_text": True, "keep_none": True},
         round_trip_view=_deepseek_view,
     ),
+    FamilySpec(
+        "gpt-oss",
+        "gpt-oss",
+        (
+            {"date": GPT_OSS_DATE},
+            {"date": GPT_OSS_DATE, "reasoning_effort": "low"},
+            {"date": GPT_OSS_DATE, "reasoning_effort": "high", "model_identity": "You are a test model.", "builtin_tools": ["browser", "python"]},
+        ),
+        pinned_date=GPT_OSS_DATE,
+        body_text=gpt_oss_body,
+        round_trip_view=gpt_oss_kept,
+        answer_prefix="<|channel|>final<|message|>",
+    ),
 ]
 CASES = [(spec, variant) for spec in FAMILIES for variant in spec.variants]
 CASE_IDS = [f"{spec}{'-' + '-'.join(f'{k}={v}' for k, v in variant.items()) if variant else ''}" for spec, variant in CASES]
@@ -139,7 +176,11 @@ def renderer_for(spec: FamilySpec) -> Renderer:
 
 
 def hf_for(spec: FamilySpec):
-    return hf_tokenizer(spec.folder, spec.template)
+    """The family's `transformers` tokenizer, its template's date pinned when the spec says so."""
+    hf = hf_tokenizer(spec.folder, spec.template)
+    if spec.pinned_date is not None:
+        pin_template_date(hf, spec.pinned_date)
+    return hf
 
 
 def _applies(spec: FamilySpec, case) -> bool:
@@ -200,10 +241,13 @@ def test_bridge_after_a_cut_completion_synthesizes_the_close(spec):
     messages = [{"role": "user", "content": "Count to ten."}]
     prompt = renderer.render(messages, add_generation_prompt=True)
     closed = renderer.render(messages + [{"role": "assistant", "content": "One, two, three"}, {"role": "user", "content": "Go on."}], add_generation_prompt=True)
-    # The turn as the model sampled it, without its stop token: cut by the token limit.
-    cut = [t for t, m, s in zip(closed.token_ids, closed.message_indices, closed.sampled_mask) if m == 1 and s]
-    while cut and cut[-1] in renderer.stop_token_ids:
-        cut.pop()
+    # The turn as the model samples it, without its close: cut by the token limit.
+    if spec.answer_prefix:
+        cut = renderer.tokenizer.encode_markup(spec.answer_prefix) + renderer.tokenizer.encode("One, two, three")
+    else:
+        cut = [t for t, m, s in zip(closed.token_ids, closed.message_indices, closed.sampled_mask) if m == 1 and s]
+        while cut and cut[-1] in renderer.stop_token_ids:
+            cut.pop()
     bridged = renderer.bridge(prompt.token_ids, cut, [{"role": "user", "content": "Go on."}], prev_attribution=prompt)
     assert bridged is not None
     n = len(prompt.token_ids) + len(cut)
@@ -213,7 +257,8 @@ def test_bridge_after_a_cut_completion_synthesizes_the_close(spec):
     assert (bridged.token_ids == closed.token_ids) == spec.plain_turn_prefix_stable
     synthesized = [i for i in range(n, len(bridged.token_ids)) if bridged.message_indices[i] == 1]
     assert synthesized and not any(bridged.sampled_mask[i] for i in synthesized)
-    assert [bridged.token_ids[i] for i in synthesized][-1] in renderer.stop_token_ids
+    closes_with_stop = getattr(renderer, "assistant_turn_ends_with_stop", True)
+    assert [bridged.token_ids[i] for i in synthesized][-1] in renderer.stop_token_ids or not closes_with_stop
 
 
 @pytest.mark.parametrize(("spec", "variant"), CASES, ids=CASE_IDS)

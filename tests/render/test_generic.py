@@ -7,7 +7,18 @@ import functools
 import pytest
 
 from tests.assets import tokenizer_dir
-from tests.render.harness import CORPUS, TOOLS, check_attribution, check_bridge, check_parity, hf_tokenizer, split_points
+from datetime import datetime
+
+from tests.render.harness import (
+    CORPUS,
+    TOOLS,
+    check_attribution,
+    check_bridge,
+    check_parity,
+    hf_tokenizer,
+    pin_template_date,
+    split_points,
+)
 from tokenroll.render import RenderError, Renderer, Tokenizer, load_renderer
 from tokenroll.render.generic import TemplateRenderer
 
@@ -26,16 +37,27 @@ FOLDERS = {
 PREFIX_CONSISTENT = ["qwen3", "qwen2.5", "smollm2"]
 
 
+PINNED_DATE = "2025-01-15"  # gpt-oss's template reads the clock; both sides get this date
+
+
 @functools.cache
 def generic(folder: str) -> Renderer:
-    return load_renderer(tokenizer_dir(folder), family="generic")
+    renderer = load_renderer(tokenizer_dir(folder), family="generic")
+    renderer._template.globals["strftime_now"] = datetime.strptime(PINNED_DATE, "%Y-%m-%d").strftime
+    return renderer
+
+
+def reference(folder: str):
+    hf = hf_tokenizer(folder)
+    pin_template_date(hf, PINNED_DATE)
+    return hf
 
 
 @pytest.mark.parametrize("folder", FOLDERS)
 @pytest.mark.parametrize("case", CORPUS, ids=repr)
 @pytest.mark.parametrize("generation_prompt", [False, True], ids=["no-gen", "gen"])
 def test_ids_equal_hugging_face(folder, case, generation_prompt):
-    check_parity(generic(folder), hf_tokenizer(folder), case.messages, case.tools, generation_prompt, **FOLDERS[folder])
+    check_parity(generic(folder), reference(folder), case.messages, case.tools, generation_prompt, **FOLDERS[folder])
 
 
 @pytest.mark.parametrize("folder", PREFIX_CONSISTENT)

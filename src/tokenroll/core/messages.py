@@ -20,8 +20,8 @@ _MESSAGE_FIELDS = (
     "token_ids",
     "logprobs",
 )
-# Other spellings of our fields found in provider payloads.
-_FIELD_ALIASES = {"reasoning": "reasoning_content"}
+# Other spellings of our fields found in provider payloads (`thinking`: gpt-oss chat templates).
+_FIELD_ALIASES = {"reasoning": "reasoning_content", "thinking": "reasoning_content"}
 
 
 @dataclass(slots=True)

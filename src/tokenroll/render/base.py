@@ -123,8 +123,9 @@ class Renderer(ABC):
         if not new or any(m.role not in self.bridge_roles for m in new):
             return None
         self._check_messages(new)
+        completion = list(prev_completion_ids)
         probe = self.render(
-            [Message(role="user", content="."), Message(role="assistant", content=".")] + new,
+            [Message(role="user", content="."), self._probe_assistant(completion)] + new,
             tools,
             add_generation_prompt=True,
             **template_kwargs,
@@ -133,7 +134,6 @@ class Renderer(ABC):
         if not assistant_positions:
             return None
         close = self._turn_close(probe, assistant_positions)
-        completion = list(prev_completion_ids)
         synthesized: list[int] = []
         if completion and completion[-1] in self.stop_token_ids:
             if not close or completion[-1] != close[-1]:
@@ -190,6 +190,14 @@ class Renderer(ABC):
     def _generation_prompt_ids(self, probe: RenderedTokens, assistant_positions: list[int]) -> list[int]:
         """The generation prompt as it opens an assistant turn: the probe assistant's header tokens."""
         return [probe.token_ids[i] for i in assistant_positions if not probe.sampled_mask[i]]
+
+    def _probe_assistant(self, completion_ids: list[int]) -> Message:
+        """The assistant message standing for the previous completion in the bridge's probe.
+
+        Families whose next messages depend on what the completion did (gpt-oss names tool
+        results after the call) override it.
+        """
+        return Message(role="assistant", content=".")
 
     def _turn_close(self, probe: RenderedTokens, assistant_positions: list[int]) -> list[int]:
         """The stop tokens that end the probe assistant's turn (usually one)."""

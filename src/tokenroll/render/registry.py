@@ -19,6 +19,7 @@ _FAMILIES: dict[str, str] = {
     "glm-4.7": "glm4_7:GLM47Renderer",
     "llama3": "llama3:Llama3Renderer",
     "deepseek-v3": "deepseek_v3:DeepSeekV3Renderer",
+    "gpt-oss": "gpt_oss:GptOssRenderer",
     "generic": "generic:TemplateRenderer",
 }
 
@@ -38,6 +39,7 @@ _FINGERPRINTS: list[tuple[str, Callable[[str], bool]]] = [
         lambda t: "<｜tool▁calls▁begin｜>" in t and "ns.is_output_first" in t and "message['content'] is none" in t
         and "think>" not in t,
     ),
+    ("gpt-oss", lambda t: "<|start|>system<|message|>" in t and "<|channel|>final<|message|>" in t),
 ]
 
 
