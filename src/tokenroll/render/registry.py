@@ -14,6 +14,8 @@ _FAMILIES: dict[str, str] = {
     "qwen3": "qwen3:Qwen3Renderer",
     "qwen2.5": "qwen2_5:Qwen25Renderer",
     "smollm2": "smollm2:SmolLM2Renderer",
+    "mistral-nemo": "mistral_nemo:MistralNemoRenderer",
+    "gemma-3": "gemma3:Gemma3Renderer",
 }
 
 # (family, test on the chat template), most specific first
@@ -21,6 +23,9 @@ _FINGERPRINTS: list[tuple[str, Callable[[str], bool]]] = [
     ("qwen3", lambda t: "<|im_start|>" in t and "last_query_index" in t and "<think>" in t),
     ("qwen2.5", lambda t: "<|im_start|>" in t and "You are Qwen, created by Alibaba Cloud" in t),
     ("smollm2", lambda t: "<|im_start|>" in t and "named SmolLM, trained by Hugging Face" in t),
+    # "[INST]" glued to the system prompt (no space: tekken) and the [TOOL_CALLS] JSON list.
+    ("mistral-nemo", lambda t: '"[INST]" + system_message + "\\n\\n"' in t and '"[TOOL_CALLS]["' in t),
+    ("gemma-3", lambda t: "<start_of_turn>" in t and "first_user_prefix" in t and 'set role = "model"' in t),
 ]
 
 

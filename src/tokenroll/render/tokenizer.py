@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +29,7 @@ class Tokenizer:
         chat_template: str | None = None,
         special_tokens: Mapping[str, str | None] | None = None,
         name_or_path: str = "",
+        text_tokens: Collection[str] = (),
     ) -> None:
         self.name_or_path = name_or_path
         self.chat_template = chat_template
@@ -39,8 +40,13 @@ class Tokenizer:
         self.special_ids: frozenset[int] = frozenset(
             t["id"] for t in spec.get("added_tokens", []) if t.get("special")
         )
-        # The same model with no added tokens: message bodies are encoded with it.
-        spec["added_tokens"] = []
+        self.text_tokens: frozenset[str] = frozenset(text_tokens) & self.added_tokens.keys()
+        # The markup-only tokens: these never come out of a message body.
+        self.markup_tokens: dict[str, int] = {
+            t: i for t, i in self.added_tokens.items() if t not in self.text_tokens
+        }
+        # The same model with only the text tokens added: message bodies are encoded with it.
+        spec["added_tokens"] = [t for t in spec.get("added_tokens", []) if t["content"] in self.text_tokens]
         self._plain = tokenizers.Tokenizer.from_str(json.dumps(spec))
         self._added_pattern = (
             re.compile("|".join(re.escape(t) for t in sorted(self.added_tokens, key=len, reverse=True)))
@@ -77,6 +83,20 @@ class Tokenizer:
             name_or_path=str(folder),
         )
 
+    def with_text_tokens(self, text_tokens: Collection[str]) -> Tokenizer:
+        """A copy whose plain-text encoding still matches these added tokens.
+
+        For vocabularies whose added tokens include ordinary text (Gemma's newline runs and
+        HTML tags): Hugging Face matches them in any text, so bodies must too.
+        """
+        return Tokenizer(
+            self._backend,
+            chat_template=self.chat_template,
+            special_tokens=self.special_tokens,
+            name_or_path=self.name_or_path,
+            text_tokens=text_tokens,
+        )
+
     @classmethod
     def from_object(cls, tokenizer: Any) -> Tokenizer:
         """Wrap a `transformers` tokenizer or a `tokenizers.Tokenizer`."""
@@ -101,7 +121,7 @@ class Tokenizer:
         )
 
     def encode(self, text: str) -> list[int]:
-        """Plain-text ids: added-token strings in `text` are encoded as ordinary text."""
+        """Plain-text ids: added-token strings in `text` (other than `text_tokens`) are encoded as ordinary text."""
         ids = self._ids_cache.get(text)
         if ids is None:
             if len(self._ids_cache) >= _CACHE_LIMIT:
