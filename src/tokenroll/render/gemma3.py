@@ -5,8 +5,9 @@ turn, trims every other body (`| trim`, Python's `str.strip`), and requires the 
 after the system message to alternate user/model, starting with a user. A non-user role
 other than `assistant` is written under its own name (`tool`, or a later `system`, on a
 model position). It has no tool support: tool definitions and assistant tool calls are
-ignored, and a None body is refused (`Invalid content type`). A system message alone
-renders nothing but `<bos>`.
+ignored. A None body renders empty (Hugging Face drops None-valued keys first). A system
+message alone renders nothing but `<bos>`; a list body writes its text parts trimmed one
+by one and `<start_of_image>` for each image part.
 
 Gemma's vocabulary has non-special added tokens that are ordinary text (newline and tab
 runs, HTML tags, `<unusedN>`): Hugging Face matches them in any text, so bodies are
@@ -91,8 +92,7 @@ class Gemma3Renderer(Renderer):
                 elif part.get("type") == "text":
                     # Jinja's `string` of a None text is "None"; a missing one is "".
                     tape.text(str(part.get("text", "")).strip(), index, sampled=sampled)
-        else:
-            raise RenderError(f"message {index}: the Gemma 3 template needs text or a list of parts, got None content")
+        # None: Hugging Face drops None-valued keys, and an undefined body renders as nothing.
 
     def parse_completion(
         self,

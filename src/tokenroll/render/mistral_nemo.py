@@ -14,7 +14,7 @@ What the template does:
   (the template checks the length only, whatever its error message says); so must a tool
   message's `tool_call_id`. Arguments are written as a JSON object, so they must be JSON.
 - Tool results: `[TOOL_RESULTS]{"content": <body as is>, "call_id": "..."}[/TOOL_RESULTS]`;
-  the body is not quoted and a None body is written `None`, as the template does.
+  the body is not quoted (a list body is written as Python writes the list).
 - After the optional system message, user and assistant messages (not counting tool
   messages and messages with tool calls) must alternate starting with a user; a system
   message anywhere else is refused. A None body is written as empty.
@@ -96,6 +96,8 @@ class MistralNemoRenderer(Renderer):
         _check_alternation(messages, start)
         users = [m for m in messages[start:] if m.role == "user"]
         last = len(messages) - 1
+        # A None system body is an undefined `system_message` (None-valued keys are dropped): not written.
+        has_system = start == 1 and messages[0].content is not None
         tape.token("<s>")
         for index in range(start, len(messages)):
             message = messages[index]
@@ -103,7 +105,7 @@ class MistralNemoRenderer(Renderer):
                 if tools is not None and message == users[-1]:
                     self._render_tools(tape, tools)
                 tape.token("[INST]", index)
-                if index == last and start == 1:
+                if index == last and has_system:
                     tape.text(messages[0].text, 0)
                     tape.markup("\n\n", 0)
                 tape.text(message.text, index)
@@ -154,9 +156,10 @@ class MistralNemoRenderer(Renderer):
             tape.token("</s>", index, content=True, sampled=True)
 
     def _render_tool_result(self, tape: TokenTape, message: Message, index: int) -> None:
-        # Jinja's `string` filter: the text as is, a list as Python writes it, None as "None".
+        # Jinja's `string` filter: the text as is, a list as Python writes it. Hugging Face
+        # drops None-valued keys before rendering, so a None body is an undefined one: "".
         content = message.content
-        body = content if isinstance(content, str) else str(content)
+        body = "" if content is None else content if isinstance(content, str) else str(content)
         call_id = _checked_id(message.tool_call_id, f"message {index}: tool_call_id")
         tape.token("[TOOL_RESULTS]", index)
         if body and self._space_joins(body):
