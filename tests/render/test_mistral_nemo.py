@@ -7,7 +7,7 @@ import pytest
 from tests.render.harness import TOOLS, assistant, call, check_parity, hf_tokenizer, system, tool, user
 from tests.render.test_families import renderer_for
 from tokenroll.core.attribution import SCAFFOLD
-from tokenroll.render import RenderError, ToolCallStatus
+from tokenroll.render import RenderError, ToolCallStatus, detect_family
 
 ID1, ID2 = "a1B2c3D4e", "Z9y8X7w6v"
 
@@ -258,3 +258,10 @@ def test_bridge_refuses_bad_call_ids_like_a_render(renderer):
     prompt, completion = _turn(renderer, history, assistant("Hello."))
     with pytest.raises(RenderError, match="tool_call_id"):
         renderer.bridge(prompt.token_ids, completion, [tool("r", "short")], prev_attribution=prompt)
+
+
+def test_fingerprint_skips_the_ministral_template_that_trims_bodies(renderer):
+    template = renderer.tokenizer.chat_template
+    assert detect_family(template) == "mistral-nemo"
+    ministral = template.replace('{{- message["content"] + eos_token}}', '{{- " " + message["content"]|trim + eos_token}}')
+    assert ministral != template and detect_family(ministral) is None

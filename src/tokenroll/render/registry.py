@@ -23,8 +23,15 @@ _FINGERPRINTS: list[tuple[str, Callable[[str], bool]]] = [
     ("qwen3", lambda t: "<|im_start|>" in t and "last_query_index" in t and "<think>" in t),
     ("qwen2.5", lambda t: "<|im_start|>" in t and "You are Qwen, created by Alibaba Cloud" in t),
     ("smollm2", lambda t: "<|im_start|>" in t and "named SmolLM, trained by Hugging Face" in t),
-    # "[INST]" glued to the system prompt (no space: tekken) and the [TOOL_CALLS] JSON list.
-    ("mistral-nemo", lambda t: '"[INST]" + system_message + "\\n\\n"' in t and '"[TOOL_CALLS]["' in t),
+    # "[INST]" glued to the system prompt (no space: tekken), the [TOOL_CALLS] JSON list, and
+    # untrimmed assistant bodies (Ministral-8B's otherwise similar template trims them).
+    (
+        "mistral-nemo",
+        lambda t: '"[INST]" + system_message + "\\n\\n"' in t
+        and '"[TOOL_CALLS]["' in t
+        and 'message["content"] + eos_token' in t
+        and '" " + message["content"]|trim' not in t,
+    ),
     ("gemma-3", lambda t: "<start_of_turn>" in t and "first_user_prefix" in t and 'set role = "model"' in t),
 ]
 

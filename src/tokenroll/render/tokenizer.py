@@ -35,19 +35,15 @@ class Tokenizer:
         self.chat_template = chat_template
         self.special_tokens: dict[str, str | None] = dict(special_tokens or {})
         self._backend = backend
-        spec = json.loads(backend.to_str())
-        self.added_tokens: dict[str, int] = {t["content"]: t["id"] for t in spec.get("added_tokens", [])}
-        self.special_ids: frozenset[int] = frozenset(
-            t["id"] for t in spec.get("added_tokens", []) if t.get("special")
-        )
+        added = sorted(backend.get_added_tokens_decoder().items())
+        self.added_tokens: dict[str, int] = {token.content: i for i, token in added}
+        self.special_ids: frozenset[int] = frozenset(i for i, token in added if token.special)
         self.text_tokens: frozenset[str] = frozenset(text_tokens) & self.added_tokens.keys()
         # The markup-only tokens: these never come out of a message body.
         self.markup_tokens: dict[str, int] = {
             t: i for t, i in self.added_tokens.items() if t not in self.text_tokens
         }
-        # The same model with only the text tokens added: message bodies are encoded with it.
-        spec["added_tokens"] = [t for t in spec.get("added_tokens", []) if t["content"] in self.text_tokens]
-        self._plain = tokenizers.Tokenizer.from_str(json.dumps(spec))
+        self._plain_backend: tokenizers.Tokenizer | None = None
         self._added_pattern = (
             re.compile("|".join(re.escape(t) for t in sorted(self.added_tokens, key=len, reverse=True)))
             if self.added_tokens
@@ -120,13 +116,24 @@ class Tokenizer:
             name_or_path=str(getattr(tokenizer, "name_or_path", "")),
         )
 
+    def _plain(self) -> tokenizers.Tokenizer:
+        """The same model with only the text tokens added: message bodies are encoded with it.
+
+        Built on first use: a copy that `with_text_tokens` replaces never pays for it.
+        """
+        if self._plain_backend is None:
+            spec = json.loads(self._backend.to_str())
+            spec["added_tokens"] = [t for t in spec.get("added_tokens", []) if t["content"] in self.text_tokens]
+            self._plain_backend = tokenizers.Tokenizer.from_str(json.dumps(spec))
+        return self._plain_backend
+
     def encode(self, text: str) -> list[int]:
         """Plain-text ids: added-token strings in `text` (other than `text_tokens`) are encoded as ordinary text."""
         ids = self._ids_cache.get(text)
         if ids is None:
             if len(self._ids_cache) >= _CACHE_LIMIT:
                 self._ids_cache.clear()
-            ids = self._ids_cache[text] = self._plain.encode(text, add_special_tokens=False).ids
+            ids = self._ids_cache[text] = self._plain().encode(text, add_special_tokens=False).ids
         return ids
 
     def encode_with_offsets(self, text: str) -> tuple[list[int], list[tuple[int, int]]]:
@@ -135,7 +142,7 @@ class Tokenizer:
         if found is None:
             if len(self._offsets_cache) >= _CACHE_LIMIT:
                 self._offsets_cache.clear()
-            encoding = self._plain.encode(text, add_special_tokens=False)
+            encoding = self._plain().encode(text, add_special_tokens=False)
             found = self._offsets_cache[text] = (encoding.ids, encoding.offsets)
         return found
 
