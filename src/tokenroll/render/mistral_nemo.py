@@ -8,7 +8,8 @@ What the template does:
   tool message renders no system prompt at all.
 - Tools go in `[AVAILABLE_TOOLS][...][/AVAILABLE_TOOLS]` right before the last user message
   (and before any earlier user message equal to it: the template compares whole messages).
-  String values of a tool's function are written raw (unescaped), others with `tojson`.
+  String values of a tool's function are written raw (unescaped), others with `tojson`;
+  being template text, an added token written in a description becomes its id, as in HF.
 - An assistant with tool calls is written as `[TOOL_CALLS][{"name": ..., "arguments": {...},
   "id": "..."}, ...]</s>`; its content is dropped. Each call id must be 9 characters long
   (the template checks the length only, whatever its error message says); so must a tool
@@ -17,7 +18,8 @@ What the template does:
   the body is not quoted (a list body is written as Python writes the list).
 - After the optional system message, user and assistant messages (not counting tool
   messages and messages with tool calls) must alternate starting with a user; a system
-  message anywhere else is refused. A None body is written as empty.
+  message anywhere else is refused. A None body is written as empty (Hugging Face drops
+  None-valued keys), and a None system body writes no system prompt at all.
 
 Departures: arguments given as a JSON string are written as an object (Hugging Face writes
 a JSON string); `tools=[]` counts as no tools (Hugging Face writes an empty block).
@@ -38,7 +40,8 @@ changes (system prompt, tool block), so the bridge keeps what the model saw:
   None when the previous prompt has a system prompt (the re-render moves it into the new
   user turn, which the bridge cannot do without rewriting the old one), and None without
   `prev_attribution`, since a system prompt cannot be seen then;
-- None after a stop other than `</s>` (there is none: `</s>` is the only stop token).
+- `</s>` is the only stop token, so no stop makes the bridge return None; a completion cut
+  by the token limit gets `</s>` appended as context that was not sampled.
 """
 
 from __future__ import annotations
