@@ -300,7 +300,7 @@ def check_parity(
     rendered = renderer.render(messages, tools, add_generation_prompt, **kwargs)
     if _has_lookalikes(renderer, messages):
         assert hf.decode(rendered.token_ids) == reference_text(hf, messages, tools, add_generation_prompt, **reference, **kwargs)
-        added = set(renderer.tokenizer.added_tokens.values())
+        added = set(renderer.tokenizer.markup_tokens.values())
         for position, token in enumerate(rendered.token_ids):
             if rendered.is_content[position] and not rendered.sampled_mask[position]:
                 assert token not in added, f"body token {position} is the added token {token}"
@@ -313,7 +313,7 @@ def _has_lookalikes(renderer: Renderer, messages) -> bool:
     texts = []
     for message in messages:
         texts += [message.get("content") or "", message.get("reasoning_content") or ""]
-    return any(token in text for text in texts for token in renderer.tokenizer.added_tokens)
+    return any(token in text for text in texts for token in renderer.tokenizer.markup_tokens)
 
 
 def _first_difference(hf, ours: list[int], expected: list[int]) -> str:
@@ -364,8 +364,9 @@ def check_attribution(
         if rendered.sampled_mask[position]:
             assert owner != SCAFFOLD and messages[owner]["role"] == "assistant", f"token {position} sampled outside an assistant turn"
     tool_bodies = [rendered.token_ids[i] for i, m in enumerate(rendered.content_mask_for_roles({"tool"})) if m]
-    tool_texts = [body_text(m) for m in messages if m["role"] == "tool"]
-    if all(t == t.strip() for t in tool_texts):
+    tool_messages = [m for m in messages if m["role"] == "tool"]
+    tool_texts = [body_text(m) for m in tool_messages]
+    if all(t == t.strip() for t in tool_texts) and all(bodies_verbatim(m) for m in tool_messages):
         assert decode(tool_bodies).replace("\n", "") == "".join(tool_texts).replace("\n", "")
 
 

@@ -7,7 +7,7 @@ call; the same characters written as plain text are text.
 from __future__ import annotations
 
 import json
-from collections.abc import Collection, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
@@ -121,3 +121,26 @@ def find_token(ids: Sequence[int], token_id: int, start: int = 0, end: int | Non
         if ids[index] == token_id:
             return index
     return -1
+
+
+def token_span_of_chars(
+    decode: Callable[[list[int]], str], ids: Sequence[int], start: int, end: int, char_start: int, char_end: int
+) -> tuple[int, int]:
+    """The [start, end) token range of ids[start:end] whose decoded text covers chars [char_start, char_end).
+
+    For formats that write several calls in one JSON text (a list after one marker): each
+    call's span is found by binary search on the decoded length of token prefixes.
+    """
+
+    def first_reaching(length: int) -> int:
+        low, high = start, end
+        while low < high:
+            middle = (low + high) // 2
+            if len(decode(list(ids[start:middle]))) >= length:
+                high = middle
+            else:
+                low = middle + 1
+        return low
+
+    # The token holding char_start is the last one whose prefix stops at or before it.
+    return max(start, first_reaching(char_start + 1) - 1), first_reaching(char_end)

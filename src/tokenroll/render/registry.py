@@ -20,6 +20,8 @@ _FAMILIES: dict[str, str] = {
     "llama3": "llama3:Llama3Renderer",
     "deepseek-v3": "deepseek_v3:DeepSeekV3Renderer",
     "gpt-oss": "gpt_oss:GptOssRenderer",
+    "mistral-nemo": "mistral_nemo:MistralNemoRenderer",
+    "gemma-3": "gemma3:Gemma3Renderer",
     "generic": "generic:TemplateRenderer",
 }
 
@@ -40,6 +42,16 @@ _FINGERPRINTS: list[tuple[str, Callable[[str], bool]]] = [
         and "think>" not in t,
     ),
     ("gpt-oss", lambda t: "<|start|>system<|message|>" in t and "<|channel|>final<|message|>" in t),
+    # "[INST]" glued to the system prompt (no space: tekken), the [TOOL_CALLS] JSON list, and
+    # untrimmed assistant bodies (Ministral-8B's otherwise similar template trims them).
+    (
+        "mistral-nemo",
+        lambda t: '"[INST]" + system_message + "\\n\\n"' in t
+        and '"[TOOL_CALLS]["' in t
+        and 'message["content"] + eos_token' in t
+        and '" " + message["content"]|trim' not in t,
+    ),
+    ("gemma-3", lambda t: "<start_of_turn>" in t and "first_user_prefix" in t and 'set role = "model"' in t),
 ]
 
 

@@ -12,7 +12,7 @@ import json
 import re
 import unicodedata
 from bisect import bisect_left
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from itertools import accumulate
 from pathlib import Path
 from typing import Any
@@ -33,8 +33,12 @@ class Tokenizer:
         special_tokens: Mapping[str, str | None] | None = None,
         name_or_path: str = "",
         spec: dict[str, Any] | None = None,
+        text_tokens: Collection[str] = (),
     ) -> None:
-        """`spec` is the parsed tokenizer.json when the caller has it (saves re-serializing)."""
+        """`spec` is the parsed tokenizer.json when the caller has it (saves re-serializing).
+
+        `text_tokens` are added tokens that are ordinary text (see `with_text_tokens`).
+        """
         self.name_or_path = name_or_path
         self.chat_template = chat_template
         self.special_tokens: dict[str, str | None] = dict(special_tokens or {})
@@ -44,9 +48,13 @@ class Tokenizer:
         self.special_ids: frozenset[int] = frozenset(
             t["id"] for t in spec.get("added_tokens", []) if t.get("special")
         )
-        # Message bodies are encoded by the same model with no added tokens: tiktoken when it is
-        # proven identical, else a `tokenizers` copy built on first use (parsing it is slow).
-        self._plain_spec: dict[str, Any] | None = {**spec, "added_tokens": []}
+        self.text_tokens: frozenset[str] = frozenset(text_tokens) & self.added_tokens.keys()
+        # The markup-only tokens: these never come out of a message body.
+        self.markup_tokens: dict[str, int] = {t: i for t, i in self.added_tokens.items() if t not in self.text_tokens}
+        # Message bodies are encoded by the same model with only the text tokens added: tiktoken
+        # when it is proven identical, else a `tokenizers` copy built on first use (parsing is slow).
+        kept = [t for t in spec.get("added_tokens", []) if t["content"] in self.text_tokens]
+        self._plain_spec: dict[str, Any] | None = {**spec, "added_tokens": kept}
         self._plain_backend: tokenizers.Tokenizer | None = None
         # Matches any added token's string, longest first (how Hugging Face splits them out).
         self.added_pattern = (
@@ -54,7 +62,11 @@ class Tokenizer:
             if self.added_tokens
             else None
         )
-        self._fast = _FastByteLevelEncoder.build(spec, backend, set(self.added_tokens.values()), self.added_pattern)
+        self._fast = (
+            None
+            if self.text_tokens
+            else _FastByteLevelEncoder.build(spec, backend, set(self.added_tokens.values()), self.added_pattern)
+        )
         self._ids_cache: dict[str, list[int]] = {}
         self._pieces_cache: dict[tuple[str, ...], tuple[list[int], list[int]]] = {}
         self._markup_cache: dict[str, list[str | int]] = {}
@@ -88,6 +100,20 @@ class Tokenizer:
             name_or_path=str(folder),
         )
 
+    def with_text_tokens(self, text_tokens: Collection[str]) -> Tokenizer:
+        """A copy whose plain-text encoding still matches these added tokens.
+
+        For vocabularies whose added tokens include ordinary text (Gemma's newline runs and
+        HTML tags): Hugging Face matches them in any text, so bodies must too.
+        """
+        return Tokenizer(
+            self._backend,
+            chat_template=self.chat_template,
+            special_tokens=self.special_tokens,
+            name_or_path=self.name_or_path,
+            text_tokens=text_tokens,
+        )
+
     @classmethod
     def from_object(cls, tokenizer: Any) -> Tokenizer:
         """Wrap a `transformers` tokenizer or a `tokenizers.Tokenizer`."""
@@ -112,7 +138,7 @@ class Tokenizer:
         )
 
     def encode(self, text: str) -> list[int]:
-        """Plain-text ids: added-token strings in `text` are encoded as ordinary text."""
+        """Plain-text ids: added-token strings in `text` (other than `text_tokens`) are encoded as ordinary text."""
         ids = self._ids_cache.get(text)
         if ids is None:
             if len(self._ids_cache) >= _CACHE_LIMIT:
