@@ -210,6 +210,14 @@ def pin_template_date(hf, date: str) -> None:
     _compile_jinja_template(hf.chat_template).globals["strftime_now"] = pinned.strftime
 
 
+@functools.cache
+def renderer_at(folder: str) -> Renderer:
+    """The renderer `load_renderer` picks for a shared folder, loaded once per test session."""
+    from tokenroll.render import load_renderer
+
+    return load_renderer(tokenizer_dir(folder))
+
+
 class TemplateRefused(Exception):
     """The Hugging Face template raised for this conversation."""
 

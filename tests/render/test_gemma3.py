@@ -8,16 +8,14 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tests.render.harness import TOOLS, assistant, call, check_attribution, check_bridge, check_parity, hf_tokenizer, split_points, system, tool, user
-from tests.assets import tokenizer_dir
-from tokenroll.render import load_renderer
+from tests.render.harness import renderer_at, TOOLS, assistant, call, check_attribution, check_bridge, check_parity, hf_tokenizer, split_points, system, tool, user
 from tokenroll.core.attribution import SCAFFOLD
 from tokenroll.render import RenderError
 
 
 @pytest.fixture(scope="module")
 def renderer():
-    return load_renderer(tokenizer_dir("gemma-3"))
+    return renderer_at("gemma-3")
 
 
 @pytest.fixture(scope="module")
@@ -158,7 +156,7 @@ def _alternating(draw) -> list[dict[str, Any]]:
 @settings(max_examples=60, suppress_health_check=[HealthCheck.too_slow])
 @given(messages=_alternating())
 def test_generated_whitespace_heavy_conversations(messages):
-    renderer, hf = load_renderer(tokenizer_dir("gemma-3")), hf_tokenizer("gemma-3")
+    renderer, hf = renderer_at("gemma-3"), hf_tokenizer("gemma-3")
     for generation_prompt in (False, True):
         rendered = check_parity(renderer, hf, messages, add_generation_prompt=generation_prompt)
         if not any("▁" in (m["content"] or "") for m in messages):

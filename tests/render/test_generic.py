@@ -116,3 +116,12 @@ def test_tools_from_a_transformers_tokenizer_object():
     assert renderer.render_ids([{"role": "user", "content": "1+1?"}], TOOLS) == hf_tokenizer("qwen2.5").apply_chat_template(
         [{"role": "user", "content": "1+1?"}], tools=TOOLS, tokenize=True, return_dict=False
     )
+
+
+def test_qwen3_5_template_is_not_taken_for_qwen3():
+    from tests.assets import asset_path
+    from tokenroll.render import detect_family
+
+    qwen3_5 = asset_path("qwen3.5", "chat_template.jinja").read_text(encoding="utf-8")
+    assert detect_family(qwen3_5) is None
+    assert detect_family(hf_tokenizer("qwen3").chat_template) == "qwen3"

@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.render.harness import TOOLS, assistant, call, check_parity, hf_tokenizer, system, tool, user
-from tests.assets import tokenizer_dir
-from tokenroll.render import load_renderer
+from tests.render.harness import renderer_at, TOOLS, assistant, call, check_parity, hf_tokenizer, system, tool, user
 from tokenroll.core.attribution import SCAFFOLD
 from tokenroll.render import RenderError, ToolCallStatus, detect_family
 
@@ -15,7 +13,7 @@ ID1, ID2 = "a1B2c3D4e", "Z9y8X7w6v"
 
 @pytest.fixture(scope="module")
 def renderer():
-    return load_renderer(tokenizer_dir("mistral-nemo"))
+    return renderer_at("mistral-nemo")
 
 
 @pytest.fixture(scope="module")

@@ -27,7 +27,11 @@ _FAMILIES: dict[str, str] = {
 
 # (family, test on the chat template), most specific first
 _FINGERPRINTS: list[tuple[str, Callable[[str], bool]]] = [
-    ("qwen3", lambda t: "<|im_start|>" in t and "last_query_index" in t and "<think>" in t),
+    # Qwen3.5/3.6 templates share these but call tools in XML (<function=...>) and handle vision.
+    (
+        "qwen3",
+        lambda t: "<|im_start|>" in t and "last_query_index" in t and "<think>" in t and "<function=" not in t,
+    ),
     ("qwen2.5", lambda t: "<|im_start|>" in t and "You are Qwen, created by Alibaba Cloud" in t),
     ("smollm2", lambda t: "<|im_start|>" in t and "named SmolLM, trained by Hugging Face" in t),
     # GLM-4.7 has `clear_thinking` and no newline after role markers; GLM-4.6/4.5 has `/nothink`.
