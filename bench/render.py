@@ -132,24 +132,25 @@ def bench_bridge(ours, kwargs: dict, repeat: int) -> dict[int, tuple[float, floa
     """Per history length: seconds to bridge, and to re-render the whole history warm and cold."""
     results = {}
     for turns in (8, 32, 128):
-        messages = tool_loop(turns)
-        history, last_call, result = messages[:-3], messages[-3], messages[-2]
-        try:
-            prompt = ours.render(history, TOOLS, add_generation_prompt=True, **kwargs)
-            full = ours.render(history + [last_call], TOOLS, **kwargs)
-        except Exception:
+        # A tool result after a tool call; where the family cannot bridge that, a user turn.
+        for messages, tools in ((tool_loop(turns), TOOLS), (long_chat(turns)[1:], None)):
+            history, reply, new = messages[:-3], messages[-3], [messages[-2]]
+            try:
+                prompt = ours.render(history, tools, add_generation_prompt=True, **kwargs)
+                full = ours.render(history + [reply], tools, **kwargs)
+            except Exception:
+                continue
+            completion = [t for t, i, s in zip(full.token_ids, full.message_indices, full.sampled_mask) if i == len(history) and s]
+            if ours.bridge(prompt.token_ids, completion, new, tools, prev_attribution=prompt, **kwargs) is not None:
+                break
+        else:
             continue
-        completion = [t for t, i, s in zip(full.token_ids, full.message_indices, full.sampled_mask) if i == len(history) and s]
-        new = [result]
-        bridged = ours.bridge(prompt.token_ids, completion, new, TOOLS, prev_attribution=prompt, **kwargs)
-        if bridged is None:
-            continue
-        bridge_time = best_of(repeat * 4, lambda: ours.bridge(prompt.token_ids, completion, new, TOOLS, prev_attribution=prompt, **kwargs))
-        conversation = history + [last_call, result]
-        warm = best_of(repeat, lambda: ours.render(conversation, TOOLS, add_generation_prompt=True, **kwargs))
+        bridge_time = best_of(repeat * 4, lambda: ours.bridge(prompt.token_ids, completion, new, tools, prev_attribution=prompt, **kwargs))
+        conversation = history + [reply, new[0]]
+        warm = best_of(repeat, lambda: ours.render(conversation, tools, add_generation_prompt=True, **kwargs))
         cold = best_of(
             repeat,
-            lambda: ours.render(conversation, TOOLS, add_generation_prompt=True, **kwargs),
+            lambda: ours.render(conversation, tools, add_generation_prompt=True, **kwargs),
             ours.tokenizer.clear_caches,
         )
         results[turns] = (bridge_time, warm, cold)

@@ -17,6 +17,6 @@ def test_ci_runs_the_readme_commands_in_order():
     main_job = readme_command("install and run the main job")
     tests = readme_command("run the tests")
     assert main_job.startswith("python3 -m venv .venv && ")
-    assert tests.endswith("-m pytest")
+    assert "-m pytest" in tests
     assert main_job in ci_lines and tests in ci_lines
     assert ci_lines.index(main_job) < ci_lines.index(tests)

@@ -20,6 +20,7 @@ _MESSAGE_FIELDS = (
     "token_ids",
     "logprobs",
 )
+_MESSAGE_FIELD_SET = frozenset(_MESSAGE_FIELDS)
 # Other spellings of our fields found in provider payloads (`thinking`: gpt-oss chat templates).
 _FIELD_ALIASES = {"reasoning": "reasoning_content", "thinking": "reasoning_content"}
 
@@ -128,6 +129,12 @@ class Message:
         """Build from an OpenAI-style mapping; unknown fields that carry a value are an error."""
         if not isinstance(data, Mapping):
             raise TypeError(f"{where} is a {type(data).__name__}, expected a mapping or Message")
+        if data.keys() <= _MESSAGE_FIELD_SET and data.get("role"):
+            # The common shape, checked in one set operation; other shapes take the detailed path.
+            try:
+                return cls(**{key: value for key, value in data.items() if value is not None})
+            except (TypeError, ValueError) as exc:
+                raise type(exc)(f"{where}: {exc}") from None
         fields: dict[str, Any] = {}
         for key, value in data.items():
             key = _FIELD_ALIASES.get(key, key)

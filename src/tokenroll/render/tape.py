@@ -7,22 +7,16 @@ then attributed to the piece its first byte came from.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from tokenroll.core.attribution import SCAFFOLD, RenderedTokens
 from tokenroll.render.tokenizer import Tokenizer
 
-
-@dataclass(slots=True)
-class _Piece:
-    value: str | int  # text, or one token id
-    message: int
-    content: bool
-    sampled: bool
+# A piece is (value, message, content, sampled): value is text, or one token id.
+# Plain tuples: renderers append thousands per long conversation.
+_Piece = tuple[str | int, int, bool, bool]
 
 
 class TokenTape:
-    """Collects rendered pieces for `messages_roles`/`tool_names` and turns them into RenderedTokens."""
+    """Collects rendered pieces for `message_roles`/`tool_names` and turns them into RenderedTokens."""
 
     def __init__(self, tokenizer: Tokenizer, message_roles: list[str], tool_names: list[str | None]):
         self.tokenizer = tokenizer
@@ -33,55 +27,54 @@ class TokenTape:
     def token(self, token: str | int, message: int = SCAFFOLD, *, content: bool = False, sampled: bool = False) -> None:
         """One token, by id or by its string."""
         token_id = token if isinstance(token, int) else self.tokenizer.token_id(token)
-        self._pieces.append(_Piece(token_id, message, content, sampled))
+        self._pieces.append((token_id, message, content, sampled))
 
     def markup(self, text: str, message: int = SCAFFOLD, *, content: bool = False, sampled: bool = False) -> None:
         """Template text: added-token strings in it become their ids."""
-        for piece in self.tokenizer.split_markup(text):
-            self._pieces.append(_Piece(piece, message, content, sampled))
+        self._pieces += [(piece, message, content, sampled) for piece in self.tokenizer.split_markup(text)]
 
     def text(self, text: str, message: int, *, content: bool = True, sampled: bool = False) -> None:
         """Message text, encoded as plain text whatever it looks like."""
         if text:
-            self._pieces.append(_Piece(text, message, content, sampled))
+            self._pieces.append((text, message, content, sampled))
 
     def finish(self) -> RenderedTokens:
         ids: list[int] = []
         indices: list[int] = []
         sampled: list[bool] = []
         content: list[bool] = []
-        run: list[_Piece] = []
-
-        def flush() -> None:
-            if not run:
-                return
-            if len(run) == 1:
-                piece = run[0]
-                run_ids = self.tokenizer.encode(piece.value)
+        tokenizer = self.tokenizer
+        pieces = self._pieces
+        n_pieces = len(pieces)
+        i = 0
+        while i < n_pieces:
+            value, message, is_content, is_sampled = pieces[i]
+            if value.__class__ is int:
+                ids.append(value)
+                indices.append(message)
+                sampled.append(is_sampled)
+                content.append(is_content)
+                i += 1
+                continue
+            end = i + 1
+            while end < n_pieces and pieces[end][0].__class__ is str:
+                end += 1
+            if end == i + 1:  # one text piece: no attribution to split
+                run_ids = tokenizer.encode(value)
                 n = len(run_ids)
-                ids.extend(run_ids)
-                indices.extend([piece.message] * n)
-                sampled.extend([piece.sampled] * n)
-                content.extend([piece.content] * n)
+                ids += run_ids
+                indices += [message] * n
+                sampled += [is_sampled] * n
+                content += [is_content] * n
             else:
-                run_ids, counts = self.tokenizer.encode_pieces([piece.value for piece in run])
-                ids.extend(run_ids)
-                for piece, n in zip(run, counts):
-                    indices.extend([piece.message] * n)
-                    sampled.extend([piece.sampled] * n)
-                    content.extend([piece.content] * n)
-            run.clear()
-
-        for piece in self._pieces:
-            if isinstance(piece.value, int):
-                flush()
-                ids.append(piece.value)
-                indices.append(piece.message)
-                sampled.append(piece.sampled)
-                content.append(piece.content)
-            else:
-                run.append(piece)
-        flush()
+                run = pieces[i:end]
+                run_ids, counts = tokenizer.encode_pieces([piece[0] for piece in run])
+                ids += run_ids
+                for (_, message, is_content, is_sampled), n in zip(run, counts):
+                    indices += [message] * n
+                    sampled += [is_sampled] * n
+                    content += [is_content] * n
+            i = end
         return RenderedTokens(
             token_ids=ids,
             message_indices=indices,

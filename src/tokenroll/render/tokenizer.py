@@ -162,7 +162,7 @@ class Tokenizer:
         if self._fast is not None and self._fast.accepts(text):
             ids = self._fast.encode(text)
             starts = self._fast.byte_starts(ids)
-            ends = list(accumulate(len(piece.encode("utf-8")) for piece in pieces))
+            ends = list(accumulate(len(piece.encode()) for piece in pieces))
         else:
             encoding = self._plain.encode(text, add_special_tokens=False)
             ids = encoding.ids
@@ -334,8 +334,7 @@ class _FastByteLevelEncoder:
 
     def byte_starts(self, ids: list[int]) -> list[int]:
         """Byte offset where each token starts."""
-        lengths = self._lengths
-        return [0, *accumulate(lengths[i] for i in ids)][:-1] if ids else []
+        return list(accumulate(map(self._lengths.__getitem__, ids[:-1]), initial=0)) if ids else []
 
 
 def _byte_level_pattern(pre: dict) -> str | None:
