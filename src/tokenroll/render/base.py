@@ -79,14 +79,19 @@ class Renderer(ABC):
     ) -> None:
         """Append the whole conversation to the tape."""
 
+    stop_tokens: ClassVar[tuple[str, ...]] = ()
+    """The tokens that end an assistant turn when sampled, as strings."""
+
     @property
-    @abstractmethod
     def stop_token_ids(self) -> list[int]:
         """Token ids that end an assistant turn when sampled."""
+        return [self.tokenizer.token_id(token) for token in self.stop_tokens]
 
     # --- parsing -----------------------------------------------------------------------
 
-    @abstractmethod
+    _parser: Any = None
+    """A family's completion parser (`parse(ids, prompt_ids, tools, stop_ids)`), when it uses a shared one."""
+
     def parse_completion(
         self,
         completion_ids: Sequence[int],
@@ -94,6 +99,9 @@ class Renderer(ABC):
         tools: Sequence[Mapping[str, Any]] | None = None,
     ) -> ParsedCompletion:
         """The assistant message a completion encodes, with every tool-call attempt."""
+        if self._parser is None:
+            raise NotImplementedError(f"{type(self).__name__} must define parse_completion or _parser")
+        return self._parser.parse(completion_ids, prompt_ids, tools, self.stop_token_ids)
 
     # --- bridging ----------------------------------------------------------------------
 

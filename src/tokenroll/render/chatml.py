@@ -7,7 +7,13 @@ from typing import Any
 
 from tokenroll.core.attribution import SCAFFOLD
 from tokenroll.render.json_text import to_json
-from tokenroll.render.parsing import ParsedCompletion, ParsedToolCall, find_token, json_tool_call, tool_names
+from tokenroll.render.parsing import (
+    ParsedCompletion,
+    ParsedToolCall,
+    find_token,
+    json_tool_call,
+    tool_names,
+)
 from tokenroll.render.tape import TokenTape
 from tokenroll.render.tokenizer import Tokenizer
 

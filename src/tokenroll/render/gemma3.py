@@ -36,15 +36,13 @@ class Gemma3Renderer(Renderer):
     """Gemma 3 instruction-tuned models (1B ... 27B IT)."""
 
     family = "gemma-3"
+    stop_tokens = ("<end_of_turn>", "<eos>")
     bridge_roles = frozenset({"user"})
 
     def __init__(self, tokenizer: Tokenizer, **template_kwargs: Any) -> None:
         text_tokens = [t for t, i in tokenizer.added_tokens.items() if i not in tokenizer.special_ids]
         super().__init__(tokenizer.with_text_tokens(text_tokens), **template_kwargs)
 
-    @property
-    def stop_token_ids(self) -> list[int]:
-        return [self.tokenizer.token_id("<end_of_turn>"), self.tokenizer.token_id("<eos>")]
 
     def _render(
         self,

@@ -26,7 +26,6 @@ from typing import Any
 from tokenroll.core.messages import Message, as_messages
 from tokenroll.render.base import Renderer, RenderError, Tools
 from tokenroll.render.chatml import ChatMLParser
-from tokenroll.render.parsing import ParsedCompletion
 from tokenroll.render.tape import TokenTape
 from tokenroll.render.tokenizer import Tokenizer
 
@@ -149,13 +148,6 @@ class TemplateRenderer(Renderer):
         tape.text(content, index, sampled=True)
         tape.markup(sampled[at + len(content) :], index, content=True, sampled=True)
 
-    def parse_completion(
-        self,
-        completion_ids: Sequence[int],
-        prompt_ids: Sequence[int] | None = None,
-        tools: Sequence[Mapping[str, Any]] | None = None,
-    ) -> ParsedCompletion:
-        return self._parser.parse(completion_ids, prompt_ids, tools, self.stop_token_ids)
 
 
 def _common_prefix_length(a: str, b: str) -> int:

@@ -29,7 +29,13 @@ from tokenroll.core.messages import Message, ToolCall
 from tokenroll.render.base import Renderer, RenderError, Tools
 from tokenroll.render.chatml import ChatMLParser
 from tokenroll.render.json_text import to_json
-from tokenroll.render.parsing import ParsedCompletion, ParsedToolCall, ToolCallStatus, find_token, named_tool_call
+from tokenroll.render.parsing import (
+    ParsedCompletion,
+    ParsedToolCall,
+    ToolCallStatus,
+    find_token,
+    named_tool_call,
+)
 from tokenroll.render.tape import TokenTape
 from tokenroll.render.tokenizer import Tokenizer
 
@@ -200,13 +206,6 @@ class GLMRenderer(Renderer):
 
     # --- parsing -------------------------------------------------------------------------------
 
-    def parse_completion(
-        self,
-        completion_ids: Sequence[int],
-        prompt_ids: Sequence[int] | None = None,
-        tools: Sequence[Mapping[str, Any]] | None = None,
-    ) -> ParsedCompletion:
-        return self._parser.parse(completion_ids, prompt_ids, tools, self.stop_token_ids)
 
 
 def thinking_disabled(options: dict[str, Any]) -> bool:

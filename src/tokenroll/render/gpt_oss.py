@@ -45,7 +45,13 @@ from tokenroll.core.attribution import SCAFFOLD, RenderedTokens
 from tokenroll.core.messages import Message, ToolCall, as_messages
 from tokenroll.render.base import Renderer, RenderError, Tools, arguments_object
 from tokenroll.render.json_text import to_json
-from tokenroll.render.parsing import ParsedCompletion, ParsedToolCall, ToolCallStatus, named_tool_call, tool_names
+from tokenroll.render.parsing import (
+    ParsedCompletion,
+    ParsedToolCall,
+    ToolCallStatus,
+    named_tool_call,
+    tool_names,
+)
 from tokenroll.render.tape import TokenTape
 from tokenroll.render.tokenizer import Tokenizer
 

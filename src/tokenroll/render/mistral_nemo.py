@@ -74,14 +74,12 @@ class MistralNemoRenderer(Renderer):
     """Mistral-Nemo-Instruct-2407 (and fine-tunes that keep its template)."""
 
     family = "mistral-nemo"
+    stop_tokens = ("</s>",)
 
     def __init__(self, tokenizer: Tokenizer, **template_kwargs: Any) -> None:
         super().__init__(tokenizer, **template_kwargs)
         self._tool_calls_id = tokenizer.token_id("[TOOL_CALLS]")
 
-    @property
-    def stop_token_ids(self) -> list[int]:
-        return [self.tokenizer.token_id("</s>")]
 
     # --- rendering ---------------------------------------------------------------------
 

@@ -8,14 +8,12 @@ Bridge: tool results and one user message; None after a stop on `<|endoftext|>`.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
 from typing import Any
 
 from tokenroll.core.messages import Message
 from tokenroll.render.base import Renderer, Tools, arguments_object
-from tokenroll.render.json_text import to_json
 from tokenroll.render.chatml import ChatMLParser, render_hermes_tools_system
-from tokenroll.render.parsing import ParsedCompletion
+from tokenroll.render.json_text import to_json
 from tokenroll.render.tape import TokenTape
 
 DEFAULT_SYSTEM = "You are Qwen, created by Alibaba Cloud. You are a helpful assistant."
@@ -25,14 +23,12 @@ class Qwen25Renderer(Renderer):
     """Qwen2.5 Instruct models (and Qwen2.5-Coder Instruct, which shares the template)."""
 
     family = "qwen2.5"
+    stop_tokens = ("<|im_end|>", "<|endoftext|>")
 
     def __init__(self, tokenizer, **template_kwargs: Any) -> None:
         super().__init__(tokenizer, **template_kwargs)
         self._parser = ChatMLParser(tokenizer, reasoning=False)
 
-    @property
-    def stop_token_ids(self) -> list[int]:
-        return [self.tokenizer.token_id("<|im_end|>"), self.tokenizer.token_id("<|endoftext|>")]
 
     def _render(
         self,
@@ -101,10 +97,3 @@ class Qwen25Renderer(Renderer):
             tape.token("<|im_start|>")
             tape.markup("assistant\n")
 
-    def parse_completion(
-        self,
-        completion_ids: Sequence[int],
-        prompt_ids: Sequence[int] | None = None,
-        tools: Sequence[Mapping[str, Any]] | None = None,
-    ) -> ParsedCompletion:
-        return self._parser.parse(completion_ids, prompt_ids, tools, self.stop_token_ids)

@@ -11,14 +11,12 @@ Bridge: tool results and one user message; None after a stop on `<|endoftext|>`.
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping, Sequence
 from typing import Any
 
 from tokenroll.core.messages import Message
 from tokenroll.render.base import Renderer, Tools
-from tokenroll.render.json_text import to_json
 from tokenroll.render.chatml import ChatMLParser, render_hermes_tools_system
-from tokenroll.render.parsing import ParsedCompletion
+from tokenroll.render.json_text import to_json
 from tokenroll.render.tape import TokenTape
 
 
@@ -26,14 +24,12 @@ class Qwen3Renderer(Renderer):
     """Qwen3 hybrid-thinking models (Qwen3-0.6B ... Qwen3-235B-A22B)."""
 
     family = "qwen3"
+    stop_tokens = ("<|im_end|>", "<|endoftext|>")
 
     def __init__(self, tokenizer, **template_kwargs: Any) -> None:
         super().__init__(tokenizer, **template_kwargs)
         self._parser = ChatMLParser(tokenizer, reasoning=True)
 
-    @property
-    def stop_token_ids(self) -> list[int]:
-        return [self.tokenizer.token_id("<|im_end|>"), self.tokenizer.token_id("<|endoftext|>")]
 
     def _render(
         self,
@@ -120,13 +116,6 @@ class Qwen3Renderer(Renderer):
         marker("<|im_end|>")
         tape.markup("\n")
 
-    def parse_completion(
-        self,
-        completion_ids: Sequence[int],
-        prompt_ids: Sequence[int] | None = None,
-        tools: Sequence[Mapping[str, Any]] | None = None,
-    ) -> ParsedCompletion:
-        return self._parser.parse(completion_ids, prompt_ids, tools, self.stop_token_ids)
 
 
 def _last_query_index(messages: list[Message]) -> int:

@@ -8,14 +8,12 @@ Bridge: tool results and one user message.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
 from typing import Any
 
 from tokenroll.core.attribution import SCAFFOLD
 from tokenroll.core.messages import Message
 from tokenroll.render.base import Renderer, Tools
 from tokenroll.render.chatml import ChatMLParser
-from tokenroll.render.parsing import ParsedCompletion
 from tokenroll.render.tape import TokenTape
 
 DEFAULT_SYSTEM = "You are a helpful AI assistant named SmolLM, trained by Hugging Face"
@@ -25,14 +23,12 @@ class SmolLM2Renderer(Renderer):
     """SmolLM2 Instruct models (135M, 360M, 1.7B)."""
 
     family = "smollm2"
+    stop_tokens = ("<|im_end|>", "<|endoftext|>")
 
     def __init__(self, tokenizer, **template_kwargs: Any) -> None:
         super().__init__(tokenizer, **template_kwargs)
         self._parser = ChatMLParser(tokenizer, reasoning=False)
 
-    @property
-    def stop_token_ids(self) -> list[int]:
-        return [self.tokenizer.token_id("<|im_end|>"), self.tokenizer.token_id("<|endoftext|>")]
 
     def _render(
         self,
@@ -58,10 +54,3 @@ class SmolLM2Renderer(Renderer):
             tape.token("<|im_start|>")
             tape.markup("assistant\n")
 
-    def parse_completion(
-        self,
-        completion_ids: Sequence[int],
-        prompt_ids: Sequence[int] | None = None,
-        tools: Sequence[Mapping[str, Any]] | None = None,
-    ) -> ParsedCompletion:
-        return self._parser.parse(completion_ids, prompt_ids, tools, self.stop_token_ids)
