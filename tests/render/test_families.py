@@ -324,3 +324,30 @@ def test_generated_conversations(spec, variant, draw):
         check_attribution(renderer, data, rendered, body_text=spec.body_text, bodies_verbatim=spec.bodies_verbatim)
     for k in split_points(data):
         check_bridge(renderer, data, k, tools, **variant)
+
+
+@pytest.mark.parametrize("spec", FAMILIES, ids=str)
+def test_bad_messages_are_named_by_index(spec):
+    renderer = renderer_for(spec)
+    with pytest.raises(RenderError, match=r"^message 1: unknown role 'robot'; the .* template renders "):
+        renderer.render([{"role": "user", "content": "hi"}, {"role": "robot", "content": "beep"}])
+    with pytest.raises(TypeError, match=r"^message 1 is a int, expected a mapping or Message$"):
+        renderer.render([{"role": "user", "content": "hi"}, 7])
+    with pytest.raises(ValueError, match=r"^message 0: missing 'role'$"):
+        renderer.render([{"content": "hi"}])
+
+
+def test_qwen2_5_needs_json_arguments_and_qwen3_writes_them_verbatim():
+    bad = [
+        {"role": "user", "content": "add"},
+        {"role": "assistant", "content": "", "tool_calls": [{"id": "c1", "name": "add", "arguments": '{"a": 1,'}]},
+    ]
+    with pytest.raises(RenderError) as excinfo:
+        renderer_for(FAMILIES[1]).render(bad, TOOLS)
+    assert str(excinfo.value) == (
+        "message 1: tool call 0 (add) arguments are not valid JSON (Expecting property name enclosed in "
+        "double quotes at char 8); this template writes them as a JSON object"
+    )
+    qwen3 = renderer_for(FAMILIES[0])
+    text = qwen3.tokenizer.decode(qwen3.render_ids(bad, TOOLS))
+    assert text.endswith('<tool_call>\n{"name": "add", "arguments": {"a": 1,}\n</tool_call><|im_end|>\n')
