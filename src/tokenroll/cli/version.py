@@ -10,7 +10,7 @@ import tokenroll
 
 # extra name -> the module whose presence means the extra is installed
 _EXTRAS = {
-    "local": "transformers",
+    "local": "torch",
     "vllm": "vllm",
     "dev": "pytest",
 }
