@@ -259,6 +259,21 @@ def arguments_object(call: ToolCall, message_index: int, call_index: int) -> Any
         ) from None
 
 
+def split_reasoning(message: Message) -> tuple[str, str]:
+    """(content, reasoning) as templates with `<think>` read a message.
+
+    `reasoning_content` wins; otherwise reasoning typed inline as `<think>...</think>` is
+    split out of the content, as the Qwen3 and GLM templates do.
+    """
+    content = message.text
+    if message.reasoning_content is not None:
+        return content, message.reasoning_content
+    if "</think>" in content:
+        reasoning = content.split("</think>")[0].rstrip("\n").split("<think>")[-1].lstrip("\n")
+        return content.split("</think>")[-1].lstrip("\n"), reasoning
+    return content, ""
+
+
 def resolve_tool_names(messages: Sequence[Message], prior_calls: Sequence[ToolCall] = ()) -> list[str | None]:
     """Per message, the name of the tool a tool message answers.
 

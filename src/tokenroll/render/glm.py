@@ -26,7 +26,7 @@ from typing import Any, ClassVar
 
 from tokenroll.core.attribution import SCAFFOLD, RenderedTokens
 from tokenroll.core.messages import Message, ToolCall
-from tokenroll.render.base import Renderer, RenderError, Tools
+from tokenroll.render.base import Renderer, RenderError, Tools, split_reasoning
 from tokenroll.render.chatml import ChatMLParser
 from tokenroll.render.json_text import to_json
 from tokenroll.render.parsing import (
@@ -139,14 +139,7 @@ class GLMRenderer(Renderer):
         self, tape: TokenTape, message: Message, index: int, keeps_reasoning: bool, options: dict[str, Any]
     ) -> None:
         nl = self.newline
-        content = message.text
-        reasoning = ""
-        if message.reasoning_content is not None:
-            reasoning = message.reasoning_content
-        elif "</think>" in content:
-            # The template splits reasoning typed inline out of the content.
-            reasoning = content.split("</think>")[0].rstrip("\n").split("<think>")[-1].lstrip("\n")
-            content = content.split("</think>")[-1].lstrip("\n")
+        content, reasoning = split_reasoning(message)
 
         def body(text: str) -> None:
             tape.text(text, index, sampled=True)

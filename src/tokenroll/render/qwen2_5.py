@@ -29,7 +29,6 @@ class Qwen25Renderer(Renderer):
         super().__init__(tokenizer, **template_kwargs)
         self._parser = ChatMLParser(tokenizer, reasoning=False)
 
-
     def _render(
         self,
         tape: TokenTape,

@@ -14,7 +14,7 @@ import json
 from typing import Any
 
 from tokenroll.core.messages import Message
-from tokenroll.render.base import Renderer, Tools
+from tokenroll.render.base import Renderer, Tools, split_reasoning
 from tokenroll.render.chatml import ChatMLParser, render_hermes_tools_system
 from tokenroll.render.json_text import to_json
 from tokenroll.render.tape import TokenTape
@@ -84,13 +84,7 @@ class Qwen3Renderer(Renderer):
                 tape.markup("<think>\n\n</think>\n\n")
 
     def _render_assistant(self, tape: TokenTape, message: Message, index: int, *, is_last: bool, after_query: bool) -> None:
-        content = message.text
-        reasoning = ""
-        if message.reasoning_content is not None:
-            reasoning = message.reasoning_content
-        elif "</think>" in content:
-            reasoning = content.split("</think>")[0].rstrip("\n").split("<think>")[-1].lstrip("\n")
-            content = content.split("</think>")[-1].lstrip("\n")
+        content, reasoning = split_reasoning(message)
 
         def body(text: str) -> None:
             tape.text(text, index, sampled=True)
