@@ -250,7 +250,12 @@ def test_assistant_turns_round_trip_through_the_parser(spec, case):
         pytest.skip("inline <think> text is split into reasoning by the template, so it parses differently by design")
     if "parallel" in case.features and not spec.parallel_tool_calls:
         pytest.skip("the template refuses parallel tool calls")
-    check_round_trip(renderer_for(spec), spec.prepare(case.messages), case.tools, view=spec.round_trip_view)
+    renderer, messages = renderer_for(spec), spec.prepare(case.messages)
+    try:
+        renderer.render(messages, case.tools)
+    except RenderError:
+        pytest.skip("the template refuses this conversation (parity checks that Hugging Face does too)")
+    check_round_trip(renderer, messages, case.tools, view=spec.round_trip_view)
 
 
 @pytest.mark.parametrize(("spec", "variant"), CASES, ids=CASE_IDS)

@@ -106,23 +106,28 @@ class TemplateRenderer(Renderer):
         full = self.template_text(messages, tools, add_generation_prompt, options)
         snap = _snapper(full, self.tokenizer)
 
-        def agreement(count: int, generation_prompt: bool = False) -> int | None:
-            # How far the render of the first `count` messages agrees with the full text.
+        def agreement(count: int, generation_prompt: bool = False) -> tuple[int | None, str]:
+            # How far the render of the first `count` messages agrees with the full text (and that render).
             try:
                 text = self.template_text(messages[:count], tools, generation_prompt, options)
             except (RenderError, IndexError, TypeError):
-                return None
-            return snap(_common_prefix_length(text, full))
+                return None, ""
+            return snap(_common_prefix_length(text, full)), text
 
-        position = agreement(0) or 0
+        position = agreement(0)[0] or 0
         tape.markup(full[:position])
         for index, message in enumerate(messages):
-            following = agreement(index + 1)
+            following, text = agreement(index + 1)
             end = max(position, following if following is not None else position)
             if message.role == "assistant":
-                opened = agreement(index, generation_prompt=True)
+                opened = agreement(index, generation_prompt=True)[0]
                 body_start = opened if opened is not None and position <= opened <= len(full) else position
                 stop_end = self._stop_end(full, body_start)
+                # What the template writes after this turn's stop token (ChatML's "\n") is
+                # scaffolding, even where the turn itself renders differently once more follows.
+                footer = self._after_last_stop(text)
+                if footer and full.startswith(footer, stop_end):
+                    end = max(end, stop_end + len(footer))
                 end = max(end, stop_end)
                 tape.markup(full[position:body_start], index)
                 self._sampled_span(tape, full[body_start:stop_end], message, index)
@@ -131,6 +136,11 @@ class TemplateRenderer(Renderer):
                 _body_segment(tape, full[position:end], message.text, index)
             position = end
         tape.markup(full[position:])
+
+    def _after_last_stop(self, text: str) -> str:
+        """The text after the last stop token in `text` ("" when it has none)."""
+        ends = [at + len(stop) for stop in self._stop_strings if (at := text.rfind(stop)) != -1]
+        return text[max(ends) :] if ends else ""
 
     def _stop_end(self, full: str, start: int) -> int:
         """End of the first stop token after `start` (the end of a sampled turn), or `start`."""
