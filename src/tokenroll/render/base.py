@@ -37,6 +37,12 @@ class Renderer(ABC):
     """Roles the template renders."""
     bridge_roles: ClassVar[frozenset[str]] = frozenset({"tool", "user"})
     """Roles the bridge accepts in new messages."""
+    tools_after_header: ClassVar[bool] = True
+    """Whether tool definitions can change what the template writes after an assistant turn.
+
+    False where they only appear in the conversation's header: the bridge's probe then skips
+    rendering them, which is most of its cost in tool loops.
+    """
 
     def __init__(self, tokenizer: Tokenizer, **template_kwargs: Any) -> None:
         self.tokenizer = tokenizer
@@ -134,7 +140,7 @@ class Renderer(ABC):
         completion = list(prev_completion_ids)
         probe = self.render(
             [Message(role="user", content="."), self._probe_assistant(completion)] + new,
-            tools,
+            tools if self.tools_after_header else None,
             add_generation_prompt=True,
             **template_kwargs,
         )

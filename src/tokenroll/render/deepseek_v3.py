@@ -80,6 +80,7 @@ class DeepSeekV3Renderer(Renderer):
     """DeepSeek-V3 with its original chat template (not R1 or V3.1, which add `<think>`)."""
 
     family = "deepseek-v3"
+    tools_after_header = False  # tool definitions only appear in the header
     assistant_turn_ends_with_stop = False
     """A single-call message that is the conversation's first ends on `<｜tool▁call▁end｜>`."""
 

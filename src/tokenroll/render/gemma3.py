@@ -37,6 +37,7 @@ class Gemma3Renderer(Renderer):
 
     family = "gemma-3"
     stop_tokens = ("<end_of_turn>", "<eos>")
+    tools_after_header = False  # tool definitions only appear in the header
     bridge_roles = frozenset({"user"})
 
     def __init__(self, tokenizer: Tokenizer, **template_kwargs: Any) -> None:

@@ -46,6 +46,8 @@ _STOP_MARKERS = ("<|user|>", "<|observation|>")
 class GLMRenderer(Renderer):
     """The GLM-4.x template; subclasses set the newline style, the think block and the generation prompt."""
 
+    tools_after_header = False  # tool definitions only appear in the header
+
     newline: ClassVar[str]
     """The line break written after role markers and around tool tags: a newline (4.6) or nothing (4.7)."""
     assistant_turn_ends_with_stop: ClassVar[bool] = False

@@ -119,6 +119,7 @@ class GptOssRenderer(Renderer):
     """gpt-oss-20b and gpt-oss-120b (harmony format)."""
 
     family = "gpt-oss"
+    tools_after_header = False  # tool definitions only appear in the header
     roles = frozenset({"system", "developer", "user", "assistant", "tool"})
     assistant_turn_ends_with_stop = False
     """Earlier assistant turns end on `<|end|>`, which the template writes in place of the sampled `<|return|>`."""

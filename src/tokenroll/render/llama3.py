@@ -70,6 +70,7 @@ class Llama3Renderer(Renderer):
     """Llama 3.1, 3.2 and 3.3 Instruct models (text only)."""
 
     family = "llama3"
+    tools_after_header = False  # tool definitions only appear in the header
     roles = frozenset({"system", "user", "assistant", "tool", "ipython"})
     bridge_roles = frozenset({"tool", "ipython", "user"})
 

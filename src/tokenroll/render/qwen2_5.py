@@ -24,6 +24,7 @@ class Qwen25Renderer(Renderer):
 
     family = "qwen2.5"
     stop_tokens = ("<|im_end|>", "<|endoftext|>")
+    tools_after_header = False  # tool definitions only appear in the header
 
     def __init__(self, tokenizer, **template_kwargs: Any) -> None:
         super().__init__(tokenizer, **template_kwargs)
