@@ -27,9 +27,9 @@ QWEN_IM_START, QWEN_IM_END, QWEN_USER, QWEN_ASSISTANT, NEWLINE = 151644, 151645,
 
 
 @functools.cache
-def renderer(family: str, **kwargs) -> Renderer:
-    """The hand-written (or generic) renderer of a shared-assets tokenizer."""
-    return load_renderer(tokenizer_dir(family), **kwargs)
+def renderer(assets: str, family: str | None = None) -> Renderer:
+    """The renderer of a shared-assets tokenizer: its detected family, or `family` (e.g. "generic")."""
+    return load_renderer(tokenizer_dir(assets), family=family)
 
 
 def user(text: str) -> Message:
