@@ -125,9 +125,8 @@ class TurnSampler:
             return fit_to_max_seq_len(step, self.max_seq_len)
         generation = await self.engine.generate(prompt.ids, sampling)
         _check_prompt_echo(prompt.ids, generation)
+        # The engine's tokens live on the step only (not copied onto the message), so results store them once.
         message, parse_record = self._parse(generation.completion_ids, prompt.ids)
-        message.token_ids = list(generation.completion_ids)
-        message.logprobs = None if generation.completion_logprobs is None else list(generation.completion_logprobs)
         extras: dict[str, Any] = {"prompt": record, **parse_record}
         step = Step(
             prompt_ids=prompt.ids,
