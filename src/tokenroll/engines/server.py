@@ -13,6 +13,7 @@ Streaming and `n > 1` are refused with a 400.
 
 from __future__ import annotations
 
+import logging
 import time
 import uuid
 from collections.abc import Mapping, Sequence
@@ -31,6 +32,8 @@ from tokenroll.engines.base import (
     UnknownModelError,
 )
 from tokenroll.engines.local import LocalEngine
+
+_log = logging.getLogger(__name__)
 
 _COMPLETIONS_MAX_TOKENS = 16
 """vLLM's (and OpenAI's) default `max_tokens` for `/v1/completions`."""
@@ -293,5 +296,8 @@ async def _errors_as_json(request: web.Request, handler: Any) -> web.StreamRespo
         message = str(exc)
     except ValueError as exc:  # a conversation the renderer refuses (RenderError)
         status, message = 400, str(exc)
+    except Exception as exc:  # a bug still answers in the error shape clients read
+        _log.exception("request to %s failed", request.path)
+        status, message = 500, f"{type(exc).__name__}: {exc}"
     error = {"message": message, "type": _ERROR_TYPES[status], "param": None, "code": status}
     return web.json_response({"error": error}, status=status)
