@@ -10,9 +10,9 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from tokenroll.cli import cruxeval, trace, version
+from tokenroll.cli import cruxeval, serve, trace, version
 
-_COMMAND_MODULES = [version, trace, cruxeval]
+_COMMAND_MODULES = [version, trace, cruxeval, serve]
 
 
 def build_parser() -> argparse.ArgumentParser:
