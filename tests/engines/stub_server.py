@@ -15,6 +15,8 @@ from typing import Any
 import orjson
 from aiohttp import web
 
+from tokenroll.engines.vllm import VLLMEngine
+
 MODEL = "stub-model"
 MAX_MODEL_LEN = 2048
 HANG_SECONDS = 3.0
@@ -240,3 +242,14 @@ def vllm_error(message: str, status: int = 400) -> Fault:
     """An error answer in vLLM's shape."""
     kind = {400: "BadRequestError", 404: "NotFoundError"}.get(status, "InternalServerError")
     return Fault("status", status, {"error": {"message": message, "type": kind, "param": None, "code": status}})
+
+
+def run(test, *, server: dict | None = None, engine: dict | None = None, engine_cls: type = VLLMEngine):
+    """Run `await test(stub, engine)` against a fresh stub server and an engine of `engine_cls`."""
+
+    async def main():
+        async with StubServer(**(server or {})) as stub:
+            async with engine_cls(stub.base_url, MODEL, **(engine or {})) as client:
+                return await test(stub, client)
+
+    return asyncio.run(main())

@@ -6,23 +6,12 @@ import asyncio
 
 import pytest
 
-from tests.engines.stub_server import MAX_MODEL_LEN, MODEL, Fault, StubServer
+from tests.engines.stub_server import MAX_MODEL_LEN, MODEL, Fault, run
 from tokenroll.core.messages import Message
 from tokenroll.engines import ChatGeneration, FinishReason, Generation, MalformedResponseError, SamplingParams, UnknownModelError, connect
 from tokenroll.engines.vllm import VLLMEngine
 
 SAMPLING = SamplingParams(max_tokens=3, temperature=0.7, top_p=0.9, top_k=20, seed=5, stop_token_ids=(2,))
-
-
-def run(test, *, server: dict | None = None, engine: dict | None = None):
-    """Run `test(stub, engine)` against a fresh stub server and vLLM engine."""
-
-    async def main():
-        async with StubServer(**(server or {})) as stub:
-            async with VLLMEngine(stub.base_url, MODEL, **(engine or {})) as vllm:
-                return await test(stub, vllm)
-
-    return asyncio.run(main())
 
 
 def test_generate_posts_token_prompt_to_completions_and_reads_ids_and_logprobs():
