@@ -155,3 +155,38 @@ def test_misaligned_logprobs_in_a_scripted_answer_are_malformed():
         "choices[0].logprobs has 1 values"
     )
     assert stats.retries == 0
+
+
+def test_refused_connection_is_a_counted_dropped_connection():
+    import asyncio
+    import socket
+
+    from tokenroll.engines.vllm import VLLMEngine
+
+    with socket.socket() as sock:  # a loopback port that nothing listens on once closed
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+
+    async def main():
+        async with VLLMEngine(f"http://127.0.0.1:{port}", MODEL, tokens_endpoint="completions", retry=NO_WAIT) as vllm:
+            with pytest.raises(ConnectionDroppedError) as info:
+                await vllm.generate([1], SAMPLING)
+            return str(info.value), vllm.stats
+
+    message, stats = asyncio.run(main())
+    assert message.startswith(f"POST http://127.0.0.1:{port}/v1/completions: connection failed or closed early (")
+    assert (stats.requests, stats.retries, stats.failures) == (3, 2, 1)
+
+
+def test_session_views_share_the_pool_and_counters_and_do_not_close_it():
+    async def test(server, vllm):
+        view = vllm.session("a")
+        server.fail_next(vllm_error("busy", 503))
+        await view.generate([1], SAMPLING)
+        await view.aclose()
+        await vllm.generate([1], SAMPLING)
+        return vllm.stats, [r.headers.get("X-Session-ID") for r in server.requests]
+
+    stats, sessions = run(test, engine=ENGINE)
+    assert (stats.requests, stats.retries) == (3, 1)
+    assert sessions == ["a", "a", None]

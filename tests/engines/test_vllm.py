@@ -211,3 +211,18 @@ def test_connect_builds_each_kind():
     assert type(connect("http://127.0.0.1:9", MODEL, kind="openai", api_key="k")).__name__ == "OpenAIChatEngine"
     with pytest.raises(ValueError, match="unknown engine kind 'tgi'"):
         connect("http://127.0.0.1:9", MODEL, kind="tgi")
+
+
+def test_the_prompt_the_engine_used_is_kept_when_it_differs_and_checked():
+    async def test(server, engine):
+        body = server._completions({"model": MODEL, "prompt": [9, 5, 6]})
+        bad = server._completions({"model": MODEL, "prompt": [5, "6"]})
+        server.fail_next(Fault("status", 200, body), Fault("status", 200, bad))
+        used = await engine.generate([5, 6], SamplingParams(max_tokens=3))
+        with pytest.raises(MalformedResponseError) as info:
+            await engine.generate([5, 6], SamplingParams(max_tokens=3))
+        return used.prompt_ids, str(info.value)
+
+    used, message = run(test, engine={"tokens_endpoint": "completions"})
+    assert used == [9, 5, 6]
+    assert message == f"{MODEL} /v1/completions prompt_token_ids: expected a list of token ids, got [5, '6']"

@@ -179,6 +179,13 @@ def _token_generation(answer: Any, prompt_ids: Sequence[int], where: str) -> Gen
     if not answer["choices"] or not isinstance(answer["choices"][0], Mapping):
         raise MalformedResponseError(f"{where}: response has no choices[0] object")
     choice = answer["choices"][0]
+    # The prompt the engine used is compared with the one sent (one C-level list comparison)
+    # instead of being type-scanned id by id with the completion, which costs more than the
+    # rest of the turn at long prompts.
+    sent = list(prompt_ids)
+    used = choice.pop("prompt_token_ids", None)
+    if used is not None and used != sent:
+        sent = _parse.int_list(used, f"{where} prompt_token_ids")
     tokens = _parse.provider_tokens(answer, where)
     if tokens.completion_ids is None:
         raise MalformedResponseError(
@@ -187,7 +194,7 @@ def _token_generation(answer: Any, prompt_ids: Sequence[int], where: str) -> Gen
     if tokens.completion_logprobs is None and tokens.completion_ids:
         raise MalformedResponseError(f"{where}: response carries no logprobs for its completion tokens")
     return Generation(
-        prompt_ids=tokens.prompt_ids if tokens.prompt_ids is not None else list(prompt_ids),
+        prompt_ids=sent,
         completion_ids=tokens.completion_ids,
         completion_logprobs=_parse.checked_logprobs(tokens.completion_logprobs or [], where),
         finish_reason=_parse.finish_reason(choice.get("finish_reason"), where),
