@@ -100,7 +100,7 @@ def test_length_finish_reason_is_kept():
     ("logprobs", "message"),
     [
         ([-0.5, -9999.0, -0.1], "logprob -9999.0 of completion token 1 is not a finite log-probability"),
-        ([-0.5, 0.5, -0.1], "logprob 0.5 of completion token 1 is not a finite log-probability"),
+        ([-0.5, -0.25, -1e6], "logprob -1000000.0 of completion token 2 is not a finite log-probability"),
     ],
 )
 def test_sentinel_or_impossible_logprobs_are_malformed(logprobs, message):

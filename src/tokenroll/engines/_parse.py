@@ -38,9 +38,9 @@ def finish_reason(value: Any, where: str) -> FinishReason:
 
 
 def checked_logprobs(values: list[float], where: str) -> list[float]:
-    """`values` when every one is a real logprob; vLLM's -9999 floor (a -inf) or NaN is an error."""
+    """`values` when every one is finite; vLLM's -9999 floor (a -inf) or below is an error."""
     for i, value in enumerate(values):
-        if not math.isfinite(value) or value <= _VLLM_LOGPROB_FLOOR or value > 0:
+        if not math.isfinite(value) or value <= _VLLM_LOGPROB_FLOOR:
             raise MalformedResponseError(
                 f"{where}: logprob {value!r} of completion token {i} is not a finite log-probability"
             )

@@ -101,7 +101,6 @@ class HTTPClient:
         payload: Any = None,
         *,
         headers: Mapping[str, str] | None = None,
-        retry: bool = True,
     ) -> Any:
         """Send one request (retrying retryable failures) and return the decoded JSON answer."""
         url = self.base_url + path
@@ -113,7 +112,7 @@ class HTTPClient:
                 return await self._send_once(method, url, body, headers)
             except EngineError as exc:
                 attempt += 1
-                if not (retry and exc.retryable and attempt <= self.retry.max_retries):
+                if not (exc.retryable and attempt <= self.retry.max_retries):
                     self.stats.failures += 1
                     raise
                 self.stats.count_retry(type(exc).__name__)
