@@ -1,12 +1,14 @@
 """Engine benchmarks: (a) orchestration overhead against a stub that answers at once; (b) vLLM (TODO).
 
-Run from the repository root:  python bench/engine.py [--rollouts 2000] [--concurrency 64,256]
+Run from the repository root:  python bench/engine.py [--rollouts 2000] [--concurrency 64,256] [--repeat 3]
 
 (a) N concurrent rollouts, single-turn and 8-turn, each turn one `VLLMEngine.generate` call
 (`/v1/completions` with a token-id prompt); a turn's prompt is the previous prompt, the
 completion and a few new tokens, as a stitched tool turn would be. The same workload is
 run by a bare aiohttp loop (the same JSON in and out, no engine layer) against the same
-server in the same run; the ratio is the cost of tokenroll's layer. The stub server runs
+server in the same run, in alternating passes (best of `--repeat` each); the ratio
+(tokenroll turns/s over bare turns/s) is the cost of tokenroll's layer, and so is the
+client process's CPU time per turn (steadier than wall time on a shared machine). The stub server runs
 in its own process, so client and server do not share one event loop (on 2 cores they
 still share the CPU: the numbers are for both sides together).
 """
@@ -19,6 +21,7 @@ import multiprocessing
 import sys
 import time
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
@@ -109,50 +112,72 @@ async def _bare_rollout(session: aiohttp.ClientSession, url: str, turns: int, ro
         prompt = choice["prompt_token_ids"] + choice["token_ids"] + NEW_TOKENS_PER_TURN
 
 
-async def _run_pool(concurrency: int, rollouts: int, one: Callable[[int], Awaitable[None]]) -> float:
-    """Seconds to run `rollouts` rollouts with at most `concurrency` in flight."""
+async def _run_pool(concurrency: int, rollouts: int, one: Callable[[int], Awaitable[None]]) -> Timing:
+    """Wall and client-CPU seconds to run `rollouts` rollouts with at most `concurrency` in flight."""
     next_rollout = iter(range(rollouts))
 
     async def worker() -> None:
         for rollout in next_rollout:
             await one(rollout)
 
-    start = time.perf_counter()
+    wall, cpu = time.perf_counter(), time.process_time()
     await asyncio.gather(*(worker() for _ in range(concurrency)))
-    return time.perf_counter() - start
+    return Timing(time.perf_counter() - wall, time.process_time() - cpu)
 
 
-async def _measure(base_url: str, concurrency: int, rollouts: int, turns: int) -> tuple[float, float, int]:
-    """(tokenroll seconds, bare seconds, retries) for one workload; a warm-up pass first."""
-    async with VLLMEngine(base_url, MODEL, tokens_endpoint="completions", max_connections=concurrency) as engine:
+@dataclass(slots=True)
+class Timing:
+    wall: float = float("inf")
+    cpu: float = float("inf")
+    """CPU seconds of this (the client) process only: the server runs in another."""
+
+    def best(self, other: Timing) -> Timing:
+        return Timing(min(self.wall, other.wall), min(self.cpu, other.cpu))
+
+
+async def _measure(
+    base_url: str, concurrency: int, rollouts: int, turns: int, repeat: int
+) -> tuple[Timing, Timing, int]:
+    """Best tokenroll and bare timings of `repeat` alternating passes, and tokenroll's retries.
+
+    Passes alternate so that load from other processes on the machine hits both sides alike.
+    """
+    url = base_url + "/v1/completions"
+    ours, bare = Timing(), Timing()
+    async with (
+        VLLMEngine(base_url, MODEL, tokens_endpoint="completions", max_connections=concurrency) as engine,
+        aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=concurrency)) as session,
+    ):
+        # Warm-up: open the connections of both pools.
         await _run_pool(concurrency, concurrency, lambda r: _tokenroll_rollout(engine, 1, r))
-        ours = await _run_pool(concurrency, rollouts, lambda r: _tokenroll_rollout(engine, turns, r))
-        retries = engine.stats.retries
-    connector = aiohttp.TCPConnector(limit=concurrency)
-    async with aiohttp.ClientSession(connector=connector) as session:
-        url = base_url + "/v1/completions"
         await _run_pool(concurrency, concurrency, lambda r: _bare_rollout(session, url, 1, r))
-        bare = await _run_pool(concurrency, rollouts, lambda r: _bare_rollout(session, url, turns, r))
-    return ours, bare, retries
+        for _ in range(repeat):
+            ours = ours.best(await _run_pool(concurrency, rollouts, lambda r: _tokenroll_rollout(engine, turns, r)))
+            bare = bare.best(await _run_pool(concurrency, rollouts, lambda r: _bare_rollout(session, url, turns, r)))
+        return ours, bare, engine.stats.retries
 
 
-def bench_orchestration(rollouts: int, concurrencies: list[int]) -> None:
-    """Part (a): print rollouts/s and turns/s for tokenroll and a bare aiohttp loop."""
+def bench_orchestration(rollouts: int, concurrencies: list[int], repeat: int) -> None:
+    """Part (a): rollouts/s, turns/s and client CPU per turn, for tokenroll and a bare aiohttp loop."""
     parent, child = multiprocessing.Pipe()
     server = multiprocessing.Process(target=_serve, args=(child, 600.0), daemon=True)
     server.start()
     try:
         base_url = f"http://127.0.0.1:{parent.recv()}"
         print(f"stub server in its own process; prompt {PROMPT_TOKENS} ids, {len(COMPLETION_IDS)} sampled per turn")
-        print(f"{'turns':>5} {'conc':>5} {'rollouts':>8} | {'rollouts/s':>10} {'turns/s':>8} | {'bare turns/s':>12} | ratio")
+        print(
+            f"{'turns':>5} {'conc':>5} {'rollouts':>8} | {'rollouts/s':>10} {'turns/s':>8} {'bare':>8} {'ratio':>5} "
+            f"| client CPU us/turn: {'ours':>5} {'bare':>5}"
+        )
         for turns in (1, 8):
             n = rollouts if turns == 1 else max(1, rollouts // turns)
             for concurrency in concurrencies:
-                ours, bare, retries = asyncio.run(_measure(base_url, concurrency, n, turns))
+                ours, bare, retries = asyncio.run(_measure(base_url, concurrency, n, turns, repeat))
                 note = f"  ({retries} retries)" if retries else ""
                 print(
-                    f"{turns:>5} {concurrency:>5} {n:>8} | {n / ours:>10.0f} {n * turns / ours:>8.0f} | "
-                    f"{n * turns / bare:>12.0f} | {bare / ours:.2f}{note}"
+                    f"{turns:>5} {concurrency:>5} {n:>8} | {n / ours.wall:>10.0f} {n * turns / ours.wall:>8.0f} "
+                    f"{n * turns / bare.wall:>8.0f} {bare.wall / ours.wall:>5.2f} "
+                    f"| {'':>19} {ours.cpu / (n * turns) * 1e6:>5.0f} {bare.cpu / (n * turns) * 1e6:>5.0f}{note}"
                 )
     finally:
         server.terminate()
@@ -172,9 +197,10 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rollouts", type=int, default=2000, help="single-turn rollouts (8-turn: this / 8)")
     parser.add_argument("--concurrency", default="64,256", help="comma-separated concurrency levels")
+    parser.add_argument("--repeat", type=int, default=3, help="alternating passes; the best of each side is kept")
     parser.add_argument("--vllm", metavar="URL", help="also run part (b) against this vLLM server")
     args = parser.parse_args()
-    bench_orchestration(args.rollouts, [int(c) for c in args.concurrency.split(",")])
+    bench_orchestration(args.rollouts, [int(c) for c in args.concurrency.split(",")], args.repeat)
     if args.vllm:
         bench_vllm(args.vllm)
 

@@ -96,3 +96,11 @@ def test_max_model_len():
         return await engine.max_model_len()
 
     assert sglang(test) == MAX_MODEL_LEN
+
+
+def test_tokenize_is_not_offered():
+    async def test(server, engine):
+        with pytest.raises(NotImplementedError, match="SGLangEngine cannot render messages to token ids"):
+            await engine.tokenize([], None, True)
+
+    sglang(test)

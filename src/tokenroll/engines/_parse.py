@@ -39,6 +39,9 @@ def finish_reason(value: Any, where: str) -> FinishReason:
 
 def checked_logprobs(values: list[float], where: str) -> list[float]:
     """`values` when every one is finite; vLLM's -9999 floor (a -inf) or below is an error."""
+    # Fast path for the common case: a sum is finite only if every value is.
+    if not values or (math.isfinite(sum(values)) and min(values) > _VLLM_LOGPROB_FLOOR):
+        return values
     for i, value in enumerate(values):
         if not math.isfinite(value) or value <= _VLLM_LOGPROB_FLOOR:
             raise MalformedResponseError(

@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import asyncio
 import copy
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import aiohttp
 import orjson
 
+from tokenroll.core.messages import Message
 from tokenroll.engines.base import (
     BadRequestError,
     ConnectionDroppedError,
@@ -228,6 +229,16 @@ class HTTPEngine(Engine):
         view.request_headers = {**self.request_headers, self.session_header: session_id}
         view._is_view = True
         return view
+
+    async def tokenize(
+        self,
+        messages: Sequence[Message],
+        tools: Sequence[Mapping[str, Any]] | None,
+        add_generation_prompt: bool,
+        chat_template_kwargs: Mapping[str, Any] | None = None,
+    ) -> list[int]:
+        """The server's chat-template rendering of `messages` (servers with `/tokenize` only)."""
+        raise NotImplementedError(f"{type(self).__name__} cannot render messages to token ids")
 
     async def _post(self, path: str, payload: Any) -> Any:
         return await self.client.request("POST", path, payload, headers=self.request_headers)

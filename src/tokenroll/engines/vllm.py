@@ -86,7 +86,7 @@ class VLLMEngine(HTTPEngine):
             payload["cache_salt"] = self.cache_salt
         payload.update(sampling.extra)
         answer = await self._post(COMPLETIONS_PATH, payload)
-        return _token_generation(answer, prompt_ids, f"{self.model} {COMPLETIONS_PATH}")
+        return _token_generation(answer, payload["prompt"], f"{self.model} {COMPLETIONS_PATH}")
 
     async def _generate_tokens(self, prompt_ids: Sequence[int], sampling: SamplingParams) -> Generation:
         """`/inference/v1/generate`; `sampling.extra` goes into its `sampling_params`."""
@@ -101,7 +101,7 @@ class VLLMEngine(HTTPEngine):
         if self.cache_salt is not None:
             payload["cache_salt"] = self.cache_salt
         answer = await self._post(GENERATE_PATH, payload)
-        return _token_generation(answer, prompt_ids, f"{self.model} {GENERATE_PATH}")
+        return _token_generation(answer, payload["token_ids"], f"{self.model} {GENERATE_PATH}")
 
     async def _uses_generate_path(self) -> bool:
         """Whether to use `/inference/v1/generate`; in auto mode, asked of the server once."""
@@ -172,8 +172,8 @@ class VLLMEngine(HTTPEngine):
         return _parse.int_list(answer.get("tokens"), f"{TOKENIZE_PATH} tokens")
 
 
-def _token_generation(answer: Any, prompt_ids: Sequence[int], where: str) -> Generation:
-    """A completions or generate response as a Generation, with every id and logprob checked."""
+def _token_generation(answer: Any, sent: list[int], where: str) -> Generation:
+    """A completions or generate response to prompt `sent`, with every id and logprob checked."""
     if not isinstance(answer, Mapping) or not isinstance(answer.get("choices"), list):
         raise MalformedResponseError(f"{where}: response has no 'choices' list")
     if not answer["choices"] or not isinstance(answer["choices"][0], Mapping):
@@ -182,10 +182,8 @@ def _token_generation(answer: Any, prompt_ids: Sequence[int], where: str) -> Gen
     # The prompt the engine used is compared with the one sent (one C-level list comparison)
     # instead of being type-scanned id by id with the completion, which costs more than the
     # rest of the turn at long prompts.
-    sent = list(prompt_ids)
     used = choice.pop("prompt_token_ids", None)
-    if used is not None and used != sent:
-        sent = _parse.int_list(used, f"{where} prompt_token_ids")
+    prompt_ids = sent if used is None or used == sent else _parse.int_list(used, f"{where} prompt_token_ids")
     tokens = _parse.provider_tokens(answer, where)
     if tokens.completion_ids is None:
         raise MalformedResponseError(
@@ -194,7 +192,7 @@ def _token_generation(answer: Any, prompt_ids: Sequence[int], where: str) -> Gen
     if tokens.completion_logprobs is None and tokens.completion_ids:
         raise MalformedResponseError(f"{where}: response carries no logprobs for its completion tokens")
     return Generation(
-        prompt_ids=sent,
+        prompt_ids=prompt_ids,
         completion_ids=tokens.completion_ids,
         completion_logprobs=_parse.checked_logprobs(tokens.completion_logprobs or [], where),
         finish_reason=_parse.finish_reason(choice.get("finish_reason"), where),
