@@ -26,12 +26,12 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-import aiohttp  # noqa: E402
-import orjson  # noqa: E402
-from aiohttp import web  # noqa: E402
+import aiohttp
+import orjson
+from aiohttp import web
 
-from tokenroll.engines import SamplingParams  # noqa: E402
-from tokenroll.engines.vllm import VLLMEngine  # noqa: E402
+from tokenroll.engines import SamplingParams
+from tokenroll.engines.vllm import VLLMEngine
 
 MODEL = "bench-stub"
 PROMPT_TOKENS = 512
@@ -64,7 +64,10 @@ def _serve(port_out: multiprocessing.connection.Connection, seconds: float) -> N
                     "token_ids": COMPLETION_IDS,
                 }
             ],
-            "usage": {"prompt_tokens": len(body["prompt"]), "completion_tokens": len(COMPLETION_IDS)},
+            "usage": {
+                "prompt_tokens": len(body["prompt"]),
+                "completion_tokens": len(COMPLETION_IDS),
+            },
         }
         return web.Response(body=orjson.dumps(answer), content_type="application/json")
 
@@ -107,12 +110,16 @@ async def _bare_rollout(session: aiohttp.ClientSession, url: str, turns: int, ro
             "skip_special_tokens": False,
             "stream": False,
         }
-        async with session.post(url, data=orjson.dumps(payload), headers={"Content-Type": "application/json"}) as r:
+        async with session.post(
+            url, data=orjson.dumps(payload), headers={"Content-Type": "application/json"}
+        ) as r:
             choice = orjson.loads(await r.read())["choices"][0]
         prompt = choice["prompt_token_ids"] + choice["token_ids"] + NEW_TOKENS_PER_TURN
 
 
-async def _run_pool(concurrency: int, rollouts: int, one: Callable[[int], Awaitable[None]]) -> Timing:
+async def _run_pool(
+    concurrency: int, rollouts: int, one: Callable[[int], Awaitable[None]]
+) -> Timing:
     """Wall and client-CPU seconds to run `rollouts` rollouts with at most `concurrency` in flight."""
     next_rollout = iter(range(rollouts))
 
@@ -145,15 +152,25 @@ async def _measure(
     url = base_url + "/v1/completions"
     ours, bare = Timing(), Timing()
     async with (
-        VLLMEngine(base_url, MODEL, tokens_endpoint="completions", max_connections=concurrency) as engine,
+        VLLMEngine(
+            base_url, MODEL, tokens_endpoint="completions", max_connections=concurrency
+        ) as engine,
         aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=concurrency)) as session,
     ):
         # Warm-up: open the connections of both pools.
         await _run_pool(concurrency, concurrency, lambda r: _tokenroll_rollout(engine, 1, r))
         await _run_pool(concurrency, concurrency, lambda r: _bare_rollout(session, url, 1, r))
         for _ in range(repeat):
-            ours = ours.best(await _run_pool(concurrency, rollouts, lambda r: _tokenroll_rollout(engine, turns, r)))
-            bare = bare.best(await _run_pool(concurrency, rollouts, lambda r: _bare_rollout(session, url, turns, r)))
+            ours = ours.best(
+                await _run_pool(
+                    concurrency, rollouts, lambda r: _tokenroll_rollout(engine, turns, r)
+                )
+            )
+            bare = bare.best(
+                await _run_pool(
+                    concurrency, rollouts, lambda r: _bare_rollout(session, url, turns, r)
+                )
+            )
         return ours, bare, engine.stats.retries
 
 
@@ -164,7 +181,9 @@ def bench_orchestration(rollouts: int, concurrencies: list[int], repeat: int) ->
     server.start()
     try:
         base_url = f"http://127.0.0.1:{parent.recv()}"
-        print(f"stub server in its own process; prompt {PROMPT_TOKENS} ids, {len(COMPLETION_IDS)} sampled per turn")
+        print(
+            f"stub server in its own process; prompt {PROMPT_TOKENS} ids, {len(COMPLETION_IDS)} sampled per turn"
+        )
         print(
             f"{'turns':>5} {'conc':>5} {'rollouts':>8} | {'rollouts/s':>10} {'turns/s':>8} {'bare':>8} {'ratio':>5} "
             f"| client CPU us/turn: {'ours':>5} {'bare':>5}"
@@ -195,9 +214,15 @@ def bench_vllm(base_url: str) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--rollouts", type=int, default=2000, help="single-turn rollouts (8-turn: this / 8)")
-    parser.add_argument("--concurrency", default="64,256", help="comma-separated concurrency levels")
-    parser.add_argument("--repeat", type=int, default=3, help="alternating passes; the best of each side is kept")
+    parser.add_argument(
+        "--rollouts", type=int, default=2000, help="single-turn rollouts (8-turn: this / 8)"
+    )
+    parser.add_argument(
+        "--concurrency", default="64,256", help="comma-separated concurrency levels"
+    )
+    parser.add_argument(
+        "--repeat", type=int, default=3, help="alternating passes; the best of each side is kept"
+    )
     parser.add_argument("--vllm", metavar="URL", help="also run part (b) against this vLLM server")
     args = parser.parse_args()
     bench_orchestration(args.rollouts, [int(c) for c in args.concurrency.split(",")], args.repeat)

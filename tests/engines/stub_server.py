@@ -10,7 +10,7 @@ import asyncio
 from collections import deque
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Self
 
 import orjson
 from aiohttp import web
@@ -70,7 +70,7 @@ class StubServer:
     def paths(self) -> list[str]:
         return [r.path for r in self.requests]
 
-    async def __aenter__(self) -> StubServer:
+    async def __aenter__(self) -> Self:
         app = web.Application()
         app.router.add_route("*", "/{tail:.*}", self._handle)
         # Cancel a held handler when the client gives up, so timeouts leave nothing running.
@@ -102,7 +102,9 @@ class StubServer:
                 request.transport.close()
                 await asyncio.sleep(HANG_SECONDS)
             elif fault.kind == "raw":
-                return web.Response(status=fault.status, body=fault.body, content_type="application/json")
+                return web.Response(
+                    status=fault.status, body=fault.body, content_type="application/json"
+                )
             elif fault.kind == "status":
                 return _json(fault.body, status=fault.status)
             else:
@@ -148,7 +150,12 @@ class StubServer:
                     "index": 0,
                     "logprobs": {
                         "content": [
-                            {"token": f"token_id:{i}", "logprob": lp, "bytes": None, "top_logprobs": []}
+                            {
+                                "token": f"token_id:{i}",
+                                "logprob": lp,
+                                "bytes": None,
+                                "top_logprobs": [],
+                            }
                             for i, lp in zip(c.ids, c.logprobs)
                         ]
                     },
@@ -187,12 +194,19 @@ class StubServer:
         return answer
 
     def _tokenize(self, body: Mapping[str, Any]) -> dict[str, Any]:
-        return {"count": len(self.tokenize_ids), "max_model_len": MAX_MODEL_LEN, "tokens": self.tokenize_ids, "token_strs": None}
+        return {
+            "count": len(self.tokenize_ids),
+            "max_model_len": MAX_MODEL_LEN,
+            "tokens": self.tokenize_ids,
+            "token_strs": None,
+        }
 
     def _models(self, body: Any) -> dict[str, Any]:
         return {
             "object": "list",
-            "data": [{"id": MODEL, "object": "model", "owned_by": "vllm", "max_model_len": MAX_MODEL_LEN}],
+            "data": [
+                {"id": MODEL, "object": "model", "owned_by": "vllm", "max_model_len": MAX_MODEL_LEN}
+            ],
         }
 
     def _openapi(self, body: Any) -> dict[str, Any]:
@@ -231,7 +245,11 @@ _ROUTES = {
 
 
 def _usage(prompt: int, completion: int) -> dict[str, int]:
-    return {"prompt_tokens": prompt, "completion_tokens": completion, "total_tokens": prompt + completion}
+    return {
+        "prompt_tokens": prompt,
+        "completion_tokens": completion,
+        "total_tokens": prompt + completion,
+    }
 
 
 def _json(body: Any, status: int = 200) -> web.Response:
@@ -241,15 +259,23 @@ def _json(body: Any, status: int = 200) -> web.Response:
 def vllm_error(message: str, status: int = 400) -> Fault:
     """An error answer in vLLM's shape."""
     kind = {400: "BadRequestError", 404: "NotFoundError"}.get(status, "InternalServerError")
-    return Fault("status", status, {"error": {"message": message, "type": kind, "param": None, "code": status}})
+    return Fault(
+        "status",
+        status,
+        {"error": {"message": message, "type": kind, "param": None, "code": status}},
+    )
 
 
-def run(test, *, server: dict | None = None, engine: dict | None = None, engine_cls: type = VLLMEngine):
+def run(
+    test, *, server: dict | None = None, engine: dict | None = None, engine_cls: type = VLLMEngine
+):
     """Run `await test(stub, engine)` against a fresh stub server and an engine of `engine_cls`."""
 
     async def main():
-        async with StubServer(**(server or {})) as stub:
-            async with engine_cls(stub.base_url, MODEL, **(engine or {})) as client:
-                return await test(stub, client)
+        async with (
+            StubServer(**(server or {})) as stub,
+            engine_cls(stub.base_url, MODEL, **(engine or {})) as client,
+        ):
+            return await test(stub, client)
 
     return asyncio.run(main())

@@ -66,12 +66,18 @@ def test_retryable_fault_then_success_is_counted(fault, reason):
 
 def test_timeout_is_retried_then_raised():
     error, stats, requests, url = generate_after(
-        Fault("timeout"), Fault("timeout"), engine={"timeout": 0.2, "retry": RetryPolicy(1, 0.0, 0.0)}
+        Fault("timeout"),
+        Fault("timeout"),
+        engine={"timeout": 0.2, "retry": RetryPolicy(1, 0.0, 0.0)},
     )
     assert type(error) is EngineTimeoutError
     assert str(error) == f"POST {url}/v1/completions: no answer within 0.2 s"
     assert requests == 2
-    assert (stats.retries, stats.failures, stats.retries_by_reason) == (1, 1, {"EngineTimeoutError": 1})
+    assert (stats.retries, stats.failures, stats.retries_by_reason) == (
+        1,
+        1,
+        {"EngineTimeoutError": 1},
+    )
 
 
 def test_server_error_beyond_the_retry_budget_is_raised_with_its_message():
@@ -104,7 +110,9 @@ def test_truncated_json_is_malformed():
 
 
 def test_unknown_model_is_not_retried():
-    error, stats, requests, url = generate_after(vllm_error("The model `nope` does not exist.", 404))
+    error, stats, requests, url = generate_after(
+        vllm_error("The model `nope` does not exist.", 404)
+    )
     assert type(error) is UnknownModelError
     assert str(error) == f"POST {url}/v1/completions: HTTP 404: The model `nope` does not exist."
     assert (requests, stats.retries) == (1, 0)
@@ -120,15 +128,23 @@ def test_context_overflow_is_recognised_from_vllm_wording(message):
 
 @pytest.mark.parametrize("status", [400, 422])
 def test_bad_request_is_not_retried(status):
-    error, stats, requests, url = generate_after(vllm_error("temperature must be non-negative", status))
+    error, stats, requests, url = generate_after(
+        vllm_error("temperature must be non-negative", status)
+    )
     assert type(error) is BadRequestError
-    assert str(error) == f"POST {url}/v1/completions: HTTP {status}: temperature must be non-negative"
+    assert (
+        str(error) == f"POST {url}/v1/completions: HTTP {status}: temperature must be non-negative"
+    )
     assert (requests, stats.retries) == (1, 0)
 
 
 def test_old_vllm_error_shape_and_plain_text_bodies_give_their_message():
     error, _, _, url = generate_after(
-        Fault("status", 400, {"object": "error", "message": "bad stop ids", "type": "BadRequestError", "code": 400})
+        Fault(
+            "status",
+            400,
+            {"object": "error", "message": "bad stop ids", "type": "BadRequestError", "code": 400},
+        )
     )
     assert str(error) == f"POST {url}/v1/completions: HTTP 400: bad stop ids"
     error, _, _, url = generate_after(*[Fault("raw", 502, b"Bad Gateway")] * 3)
@@ -168,13 +184,17 @@ def test_refused_connection_is_a_counted_dropped_connection():
         port = sock.getsockname()[1]
 
     async def main():
-        async with VLLMEngine(f"http://127.0.0.1:{port}", MODEL, tokens_endpoint="completions", retry=NO_WAIT) as vllm:
+        async with VLLMEngine(
+            f"http://127.0.0.1:{port}", MODEL, tokens_endpoint="completions", retry=NO_WAIT
+        ) as vllm:
             with pytest.raises(ConnectionDroppedError) as info:
                 await vllm.generate([1], SAMPLING)
             return str(info.value), vllm.stats
 
     message, stats = asyncio.run(main())
-    assert message.startswith(f"POST http://127.0.0.1:{port}/v1/completions: connection failed or closed early (")
+    assert message.startswith(
+        f"POST http://127.0.0.1:{port}/v1/completions: connection failed or closed early ("
+    )
     assert (stats.requests, stats.retries, stats.failures) == (3, 2, 1)
 
 

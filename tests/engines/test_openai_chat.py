@@ -12,7 +12,13 @@ from tokenroll.engines.openai_chat import OpenAIChatEngine
 MESSAGES = [
     Message("system", "be brief"),
     Message("user", "add"),
-    Message("assistant", None, tool_calls=[ToolCall("add", '{"a": 1}', id="c1")], token_ids=[9], logprobs=[-1.0]),
+    Message(
+        "assistant",
+        None,
+        tool_calls=[ToolCall("add", '{"a": 1}', id="c1")],
+        token_ids=[9],
+        logprobs=[-1.0],
+    ),
     Message("tool", "2", tool_call_id="c1"),
 ]
 TOOLS = [{"type": "function", "function": {"name": "add", "parameters": {"type": "object"}}}]
@@ -20,7 +26,9 @@ TOOLS = [{"type": "function", "function": {"name": "add", "parameters": {"type":
 
 def chat(chat_ids, **engine):
     async def test(server, client):
-        return server, await client.chat(MESSAGES, TOOLS, SamplingParams(max_tokens=3, temperature=0.0))
+        return server, await client.chat(
+            MESSAGES, TOOLS, SamplingParams(max_tokens=3, temperature=0.0)
+        )
 
     return run(test, server={"chat_ids": chat_ids}, engine=engine, engine_cls=OpenAIChatEngine)
 
@@ -37,7 +45,13 @@ def test_request_payload_and_api_key():
             {"role": "user", "content": "add"},
             {
                 "role": "assistant",
-                "tool_calls": [{"id": "c1", "type": "function", "function": {"name": "add", "arguments": '{"a": 1}'}}],
+                "tool_calls": [
+                    {
+                        "id": "c1",
+                        "type": "function",
+                        "function": {"name": "add", "arguments": '{"a": 1}'},
+                    }
+                ],
             },
             {"role": "tool", "content": "2", "tool_call_id": "c1"},
         ],
@@ -54,7 +68,11 @@ def test_request_payload_and_api_key():
 def test_text_only_provider_gives_no_token_ids():
     _, result = chat("none")
     assert result.message.content == "hello"
-    assert (result.prompt_ids, result.completion_ids, result.completion_logprobs) == (None, None, None)
+    assert (result.prompt_ids, result.completion_ids, result.completion_logprobs) == (
+        None,
+        None,
+        None,
+    )
     assert not result.has_tokens
     assert result.finish_reason is FinishReason.STOP
 

@@ -15,7 +15,9 @@ def sglang(test, **engine):
 
 def test_generate_posts_input_ids_and_reads_output_token_logprobs():
     async def test(server, engine):
-        sampling = SamplingParams(max_tokens=3, temperature=0.5, top_k=8, seed=3, stop_token_ids=(2, 9))
+        sampling = SamplingParams(
+            max_tokens=3, temperature=0.5, top_k=8, seed=3, stop_token_ids=(2, 9)
+        )
         return server, await engine.session("r1").generate([4, 5, 6], sampling)
 
     server, result = sglang(test)
@@ -49,7 +51,9 @@ def test_length_and_abort_finish_reasons():
         server.completion.finish_reason = "length"
         first = await engine.generate([1], SamplingParams(max_tokens=3))
         server.completion.finish_reason = "abort"
-        return first.finish_reason, (await engine.generate([1], SamplingParams(max_tokens=3))).finish_reason
+        return first.finish_reason, (
+            await engine.generate([1], SamplingParams(max_tokens=3))
+        ).finish_reason
 
     assert sglang(test) == (FinishReason.LENGTH, FinishReason.ABORT)
 
@@ -73,10 +77,19 @@ def scripted(meta_changes=None, **answer_changes):
     ("answer", "message"),
     [
         (scripted(output_ids=[7, 8, 9]), "output_ids has 3 ids but output_token_logprobs has 2"),
-        (scripted(output_ids=[7, 9]), "output_ids has 2 ids but output_token_logprobs has 2 with different ids"),
-        (scripted({"output_token_logprobs": [[-0.1, 7], [None, 8]]}), "output_token_logprobs[1] is [None, 8], expected [logprob, token_id, ...]"),
+        (
+            scripted(output_ids=[7, 9]),
+            "output_ids has 2 ids but output_token_logprobs has 2 with different ids",
+        ),
+        (
+            scripted({"output_token_logprobs": [[-0.1, 7], [None, 8]]}),
+            "output_token_logprobs[1] is [None, 8], expected [logprob, token_id, ...]",
+        ),
         (scripted({"prompt_tokens": 3}), "the server counted 3 prompt tokens, 2 were sent"),
-        (scripted({"output_token_logprobs": [[-0.1, 7], [-9999.0, 8]]}), "logprob -9999.0 of completion token 1 is not a finite log-probability"),
+        (
+            scripted({"output_token_logprobs": [[-0.1, 7], [-9999.0, 8]]}),
+            "logprob -9999.0 of completion token 1 is not a finite log-probability",
+        ),
         (scripted({"finish_reason": None}), "unknown finish_reason None"),
         ({"text": "ab"}, "response has no 'meta_info' object"),
     ],
@@ -100,7 +113,9 @@ def test_max_model_len():
 
 def test_tokenize_is_not_offered():
     async def test(server, engine):
-        with pytest.raises(NotImplementedError, match="SGLangEngine cannot render messages to token ids"):
+        with pytest.raises(
+            NotImplementedError, match="SGLangEngine cannot render messages to token ids"
+        ):
             await engine.tokenize([], None, True)
 
     sglang(test)

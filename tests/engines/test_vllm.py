@@ -8,10 +8,20 @@ import pytest
 
 from tests.engines.stub_server import MAX_MODEL_LEN, MODEL, Fault, run
 from tokenroll.core.messages import Message
-from tokenroll.engines import ChatGeneration, FinishReason, Generation, MalformedResponseError, SamplingParams, UnknownModelError, connect
+from tokenroll.engines import (
+    ChatGeneration,
+    FinishReason,
+    Generation,
+    MalformedResponseError,
+    SamplingParams,
+    UnknownModelError,
+    connect,
+)
 from tokenroll.engines.vllm import VLLMEngine
 
-SAMPLING = SamplingParams(max_tokens=3, temperature=0.7, top_p=0.9, top_k=20, seed=5, stop_token_ids=(2,))
+SAMPLING = SamplingParams(
+    max_tokens=3, temperature=0.7, top_p=0.9, top_k=20, seed=5, stop_token_ids=(2,)
+)
 
 
 def test_generate_posts_token_prompt_to_completions_and_reads_ids_and_logprobs():
@@ -47,7 +57,9 @@ def test_generate_posts_token_prompt_to_completions_and_reads_ids_and_logprobs()
 def test_generate_sends_cache_salt_and_extra_fields_and_session_header():
     async def test(server, engine):
         engine.cache_salt = "policy-7"
-        await engine.session("rollout-42").generate([1], SamplingParams(max_tokens=3, extra={"min_tokens": 2}))
+        await engine.session("rollout-42").generate(
+            [1], SamplingParams(max_tokens=3, extra={"min_tokens": 2})
+        )
         await engine.generate([1], SamplingParams(max_tokens=3))
         return server
 
@@ -58,13 +70,19 @@ def test_generate_sends_cache_salt_and_extra_fields_and_session_header():
     assert first.json["min_tokens"] == 2
     assert first.headers["X-Session-ID"] == "rollout-42"
     assert "X-Session-ID" not in second.headers
-    assert "top_k" not in second.json and "seed" not in second.json and "stop_token_ids" not in second.json
+    assert (
+        "top_k" not in second.json
+        and "seed" not in second.json
+        and "stop_token_ids" not in second.json
+    )
 
 
 def test_generate_uses_the_tokens_endpoint_when_the_server_offers_it_and_probes_once():
     async def test(server, engine):
         engine.cache_salt = "s"
-        a, b = await asyncio.gather(engine.generate([5, 6], SAMPLING), engine.generate([5, 6], SAMPLING))
+        a, b = await asyncio.gather(
+            engine.generate([5, 6], SAMPLING), engine.generate([5, 6], SAMPLING)
+        )
         return server, a, b
 
     server, a, b = run(test, server={"offer_generate": True})
@@ -85,7 +103,17 @@ def test_generate_uses_the_tokens_endpoint_when_the_server_offers_it_and_probes_
         "stream": False,
         "cache_salt": "s",
     }
-    assert a == b == Generation([5, 6], [100, 101, 102], [-0.5, -0.25, -0.125], FinishReason.STOP, {"prompt_tokens": 2, "completion_tokens": 3, "total_tokens": 5})
+    assert (
+        a
+        == b
+        == Generation(
+            [5, 6],
+            [100, 101, 102],
+            [-0.5, -0.25, -0.125],
+            FinishReason.STOP,
+            {"prompt_tokens": 2, "completion_tokens": 3, "total_tokens": 5},
+        )
+    )
 
 
 def test_length_finish_reason_is_kept():
@@ -99,8 +127,14 @@ def test_length_finish_reason_is_kept():
 @pytest.mark.parametrize(
     ("logprobs", "message"),
     [
-        ([-0.5, -9999.0, -0.1], "logprob -9999.0 of completion token 1 is not a finite log-probability"),
-        ([-0.5, -0.25, -1e6], "logprob -1000000.0 of completion token 2 is not a finite log-probability"),
+        (
+            [-0.5, -9999.0, -0.1],
+            "logprob -9999.0 of completion token 1 is not a finite log-probability",
+        ),
+        (
+            [-0.5, -0.25, -1e6],
+            "logprob -1000000.0 of completion token 2 is not a finite log-probability",
+        ),
     ],
 )
 def test_sentinel_or_impossible_logprobs_are_malformed(logprobs, message):
@@ -110,7 +144,10 @@ def test_sentinel_or_impossible_logprobs_are_malformed(logprobs, message):
             await engine.generate([1], SamplingParams(max_tokens=3))
         return str(info.value)
 
-    assert run(test, engine={"tokens_endpoint": "completions"}) == f"{MODEL} /v1/completions: {message}"
+    assert (
+        run(test, engine={"tokens_endpoint": "completions"})
+        == f"{MODEL} /v1/completions: {message}"
+    )
 
 
 def test_logprobs_misaligned_with_tokens_are_malformed():
@@ -180,7 +217,9 @@ def test_tokenize_posts_messages_and_text():
 
 def test_chat_asks_for_token_ids_and_keeps_them():
     async def test(server, engine):
-        return server, await engine.chat([Message("user", "hi")], None, SamplingParams(max_tokens=3))
+        return server, await engine.chat(
+            [Message("user", "hi")], None, SamplingParams(max_tokens=3)
+        )
 
     server, result = run(test, engine={"cache_salt": "s"})
     assert server.requests[0].json == {
@@ -195,7 +234,9 @@ def test_chat_asks_for_token_ids_and_keeps_them():
         "cache_salt": "s",
     }
     assert result == ChatGeneration(
-        message=Message("assistant", "hello", token_ids=[100, 101, 102], logprobs=[-0.5, -0.25, -0.125]),
+        message=Message(
+            "assistant", "hello", token_ids=[100, 101, 102], logprobs=[-0.5, -0.25, -0.125]
+        ),
         finish_reason=FinishReason.STOP,
         prompt_ids=[1, 2, 3, 4],
         completion_ids=[100, 101, 102],
@@ -208,7 +249,10 @@ def test_chat_asks_for_token_ids_and_keeps_them():
 def test_connect_builds_each_kind():
     assert type(connect("http://127.0.0.1:9", MODEL)).__name__ == "VLLMEngine"
     assert type(connect("http://127.0.0.1:9", MODEL, kind="sglang")).__name__ == "SGLangEngine"
-    assert type(connect("http://127.0.0.1:9", MODEL, kind="openai", api_key="k")).__name__ == "OpenAIChatEngine"
+    assert (
+        type(connect("http://127.0.0.1:9", MODEL, kind="openai", api_key="k")).__name__
+        == "OpenAIChatEngine"
+    )
     with pytest.raises(ValueError, match="unknown engine kind 'tgi'"):
         connect("http://127.0.0.1:9", MODEL, kind="tgi")
 
@@ -225,4 +269,7 @@ def test_the_prompt_the_engine_used_is_kept_when_it_differs_and_checked():
 
     used, message = run(test, engine={"tokens_endpoint": "completions"})
     assert used == [9, 5, 6]
-    assert message == f"{MODEL} /v1/completions prompt_token_ids: expected a list of token ids, got [5, '6']"
+    assert (
+        message
+        == f"{MODEL} /v1/completions prompt_token_ids: expected a list of token ids, got [5, '6']"
+    )

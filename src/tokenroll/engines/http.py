@@ -89,7 +89,11 @@ class HTTPClient:
             self._session = aiohttp.ClientSession(
                 connector=connector,
                 headers=self.headers,
-                timeout=aiohttp.ClientTimeout(total=self.timeout),
+                # The timeout bounds connecting and each wait for bytes from the server, not
+                # the wait for a free pooled connection, which is our own queue, not a fault.
+                timeout=aiohttp.ClientTimeout(
+                    total=None, sock_connect=self.timeout, sock_read=self.timeout
+                ),
                 # The server's answer is read as bytes and decoded with orjson; no cookies kept.
                 cookie_jar=aiohttp.DummyCookieJar(),
             )

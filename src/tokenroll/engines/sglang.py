@@ -84,11 +84,17 @@ def _generation(answer: Any, prompt_ids: Sequence[int], where: str) -> Generatio
             f"{where}: the server counted {counted} prompt tokens, {len(prompt_ids)} were sent"
         )
     finish = meta.get("finish_reason")
-    usage = {key: meta[key] for key in ("prompt_tokens", "completion_tokens", "cached_tokens") if type(meta.get(key)) is int}
+    usage = {
+        key: meta[key]
+        for key in ("prompt_tokens", "completion_tokens", "cached_tokens")
+        if type(meta.get(key)) is int
+    }
     return Generation(
         prompt_ids=list(prompt_ids),
         completion_ids=ids,
         completion_logprobs=_parse.checked_logprobs(logprobs, where),
-        finish_reason=_parse.finish_reason(finish.get("type") if isinstance(finish, Mapping) else finish, where),
+        finish_reason=_parse.finish_reason(
+            finish.get("type") if isinstance(finish, Mapping) else finish, where
+        ),
         usage=usage,
     )

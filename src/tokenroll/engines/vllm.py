@@ -24,7 +24,7 @@ from tokenroll.engines.base import (
     UnknownModelError,
 )
 from tokenroll.engines.http import SESSION_HEADER, HTTPEngine
-from tokenroll.engines.openai_chat import CHAT_PATH, wire_message, chat_payload, parse_chat
+from tokenroll.engines.openai_chat import CHAT_PATH, chat_payload, parse_chat, wire_message
 
 COMPLETIONS_PATH = "/v1/completions"
 GENERATE_PATH = "/inference/v1/generate"
@@ -65,7 +65,9 @@ class VLLMEngine(HTTPEngine):
             session_header=session_header,
         )
         if tokens_endpoint not in ("auto", "completions", "generate"):
-            raise ValueError(f"tokens_endpoint must be auto, completions or generate, got {tokens_endpoint!r}")
+            raise ValueError(
+                f"tokens_endpoint must be auto, completions or generate, got {tokens_endpoint!r}"
+            )
         self.cache_salt = cache_salt
         self.tokens_endpoint: TokensEndpoint = tokens_endpoint
         self._probe_lock: asyncio.Lock | None = None
@@ -88,7 +90,9 @@ class VLLMEngine(HTTPEngine):
         answer = await self._post(COMPLETIONS_PATH, payload)
         return _token_generation(answer, payload["prompt"], f"{self.model} {COMPLETIONS_PATH}")
 
-    async def _generate_tokens(self, prompt_ids: Sequence[int], sampling: SamplingParams) -> Generation:
+    async def _generate_tokens(
+        self, prompt_ids: Sequence[int], sampling: SamplingParams
+    ) -> Generation:
         """`/inference/v1/generate`; `sampling.extra` goes into its `sampling_params`."""
         params = _parse.openai_sampling(sampling)
         params.update({"logprobs": 0, "skip_special_tokens": False, **sampling.extra})
@@ -183,14 +187,18 @@ def _token_generation(answer: Any, sent: list[int], where: str) -> Generation:
     # instead of being type-scanned id by id with the completion, which costs more than the
     # rest of the turn at long prompts.
     used = choice.pop("prompt_token_ids", None)
-    prompt_ids = sent if used is None or used == sent else _parse.int_list(used, f"{where} prompt_token_ids")
+    prompt_ids = (
+        sent if used is None or used == sent else _parse.int_list(used, f"{where} prompt_token_ids")
+    )
     tokens = _parse.provider_tokens(answer, where)
     if tokens.completion_ids is None:
         raise MalformedResponseError(
             f"{where}: response carries no completion token ids (does the server take return_token_ids?)"
         )
     if tokens.completion_logprobs is None and tokens.completion_ids:
-        raise MalformedResponseError(f"{where}: response carries no logprobs for its completion tokens")
+        raise MalformedResponseError(
+            f"{where}: response carries no logprobs for its completion tokens"
+        )
     return Generation(
         prompt_ids=prompt_ids,
         completion_ids=tokens.completion_ids,
