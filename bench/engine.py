@@ -44,9 +44,11 @@ SAMPLING = SamplingParams(max_tokens=len(COMPLETION_IDS), temperature=1.0)
 # --- the stub server (its own process) ----------------------------------------------------
 
 
-def _serve(port_out: multiprocessing.connection.Connection, seconds: float) -> None:
+def _serve(
+    port_out: multiprocessing.connection.Connection, seconds: float, completion_ids: list[int] = COMPLETION_IDS
+) -> None:
     """Answer `/v1/completions` like vLLM with `return_token_ids`, at once, for `seconds` at most."""
-    logprobs = {"token_logprobs": COMPLETION_LOGPROBS, "tokens": [f"t{i}" for i in COMPLETION_IDS]}
+    logprobs = {"token_logprobs": [-0.5] * len(completion_ids), "tokens": [f"t{i}" for i in completion_ids]}
 
     async def completions(request: web.Request) -> web.Response:
         body = orjson.loads(await request.read())
@@ -61,12 +63,12 @@ def _serve(port_out: multiprocessing.connection.Connection, seconds: float) -> N
                     "logprobs": logprobs,
                     "finish_reason": "stop",
                     "prompt_token_ids": body["prompt"],
-                    "token_ids": COMPLETION_IDS,
+                    "token_ids": completion_ids,
                 }
             ],
             "usage": {
                 "prompt_tokens": len(body["prompt"]),
-                "completion_tokens": len(COMPLETION_IDS),
+                "completion_tokens": len(completion_ids),
             },
         }
         return web.Response(body=orjson.dumps(answer), content_type="application/json")
@@ -203,6 +205,52 @@ def bench_orchestration(rollouts: int, concurrencies: list[int], repeat: int) ->
         server.join(5)
 
 
+def bench_sampler(rollouts: int, concurrencies: list[int]) -> None:
+    """Whole 8-turn tool loops through `TurnSampler`: prompt built by the renderer's bridge each
+    turn, completion parsed into a tool call, a tool result appended, against the same stub."""
+    from tests.assets import tokenizer_dir
+    from tests.render.harness import TOOLS, assistant, call, user
+    from tokenroll.render import load_renderer
+    from tokenroll.sampling import BridgeStats, run_tool_loop
+
+    renderer = load_renderer(tokenizer_dir("qwen2.5"))
+    question = [user("Add the numbers one call at a time.")]
+    turn = renderer.render(question + [assistant("", calls=[call("add", {"a": 1, "b": 2}, "c1")])], TOOLS)
+    completion = [t for t, m, s in zip(turn.token_ids, turn.message_indices, turn.sampled_mask) if m == 1 and s]
+    parent, child = multiprocessing.Pipe()
+    server = multiprocessing.Process(target=_serve, args=(child, 600.0, completion), daemon=True)
+    server.start()
+    try:
+        base_url = f"http://127.0.0.1:{parent.recv()}"
+        print(f"\nTurnSampler tool loops (qwen2.5 renderer, bridge every turn; completion {len(completion)} ids)")
+        print(f"{'turns':>5} {'conc':>5} {'rollouts':>8} | {'rollouts/s':>10} {'turns/s':>8} | bridged/attempts")
+        for concurrency in concurrencies:
+            n = max(concurrency, rollouts // 8)
+
+            async def run() -> tuple[float, BridgeStats]:
+                stats = BridgeStats()
+                sampling = SamplingParams(max_tokens=64)
+                async with VLLMEngine(base_url, MODEL, tokens_endpoint="completions", max_connections=concurrency) as engine:
+                    next_rollout = iter(range(n))
+
+                    async def worker() -> None:
+                        for _ in next_rollout:
+                            await run_tool_loop(engine, renderer, question, turns=8, tools=TOOLS, sampling=sampling, stats=stats)
+
+                    start = time.perf_counter()
+                    await asyncio.gather(*(worker() for _ in range(concurrency)))
+                    return time.perf_counter() - start, stats
+
+            wall, stats = asyncio.run(run())
+            print(
+                f"{8:>5} {concurrency:>5} {n:>8} | {n / wall:>10.0f} {n * 8 / wall:>8.0f} | "
+                f"{stats.bridge_successes}/{stats.bridge_attempts}"
+            )
+    finally:
+        server.terminate()
+        server.join(5)
+
+
 def bench_vllm(base_url: str) -> None:
     """Part (b): the multi-turn workload against a real vLLM server, through tokenroll's token
     path and through vLLM's chat endpoint (time per turn, prompt tokens processed).
@@ -225,7 +273,9 @@ def main() -> None:
     )
     parser.add_argument("--vllm", metavar="URL", help="also run part (b) against this vLLM server")
     args = parser.parse_args()
-    bench_orchestration(args.rollouts, [int(c) for c in args.concurrency.split(",")], args.repeat)
+    concurrencies = [int(c) for c in args.concurrency.split(",")]
+    bench_orchestration(args.rollouts, concurrencies, args.repeat)
+    bench_sampler(args.rollouts, concurrencies)
     if args.vllm:
         bench_vllm(args.vllm)
 
