@@ -18,6 +18,7 @@ from typing import Any
 import pytest
 
 URL_ENV = "TOKENROLL_VLLM_URL"
+SKIP_REASON = f"{URL_ENV} is unset: run scripts/vllm-tier to test against a real vLLM server"
 FIXTURES = Path(__file__).resolve().parents[1] / "engines" / "fixtures" / "vllm-0.32"
 # One request should take well under a second on the 135M model; this only bounds a hang.
 _TIMEOUT_S = 120
@@ -73,7 +74,7 @@ def vllm() -> VLLMServer:
     """The server under test; skips when `TOKENROLL_VLLM_URL` is unset."""
     url = os.environ.get(URL_ENV)
     if not url:
-        pytest.skip(f"{URL_ENV} is unset: run scripts/vllm-tier to test against a real vLLM server")
+        pytest.skip(SKIP_REASON)
     model_dir = os.environ.get("TOKENROLL_VLLM_MODEL_DIR")
     return VLLMServer(url, os.environ.get("TOKENROLL_VLLM_MODEL", "smollm2"), Path(model_dir) if model_dir else None)
 
