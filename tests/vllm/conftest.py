@@ -98,6 +98,10 @@ def record():
             return
         FIXTURES.mkdir(parents=True, exist_ok=True)
         fixture = {"method": method, "path": path, "request": request, "status": reply.status, "response": reply.body}
-        (FIXTURES / f"{name}.json").write_text(json.dumps(fixture, indent=1, ensure_ascii=False) + "\n")
+        text = json.dumps(fixture, indent=1, ensure_ascii=False) + "\n"
+        model_dir = os.environ.get("TOKENROLL_VLLM_MODEL_DIR")
+        if model_dir:  # /v1/models names the served folder; keep machine paths out of the repository
+            text = text.replace(json.dumps(model_dir)[1:-1], "MODEL_DIR")
+        (FIXTURES / f"{name}.json").write_text(text)
 
     return save

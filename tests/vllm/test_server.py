@@ -6,6 +6,7 @@ Raw HTTP against the server `scripts/vllm-tier` starts (SmolLM2-135M-Instruct, b
 
 from __future__ import annotations
 
+import json
 import os
 
 import pytest
@@ -302,3 +303,83 @@ def test_chat_completion_returns_prompt_ids_on_the_response_and_ids_on_the_choic
     message = message_from_choice(reply.body)
     assert message.token_ids == choice["token_ids"]
     assert message.logprobs == [entry["logprob"] for entry in choice["logprobs"]["content"]]
+
+
+def _generate_request(prompt_ids: list[int], max_tokens: int, **extra) -> dict:
+    return {
+        "token_ids": prompt_ids,
+        "sampling_params": {"max_tokens": max_tokens, "temperature": 0.0, "logprobs": 0},
+        **extra,
+    }
+
+
+def test_inference_generate_is_tokens_in_tokens_out(vllm, renderer, record):
+    prompt = _prompt_ids(renderer, "What is 2+2?")
+    completion = vllm.post("/v1/completions", _completion_request(vllm, prompt, max_tokens=40)).body["choices"][0]
+    request = _generate_request(prompt, 40, model=vllm.model, return_token_ids=True, cache_salt="policy-v1")
+    reply = vllm.post("/inference/v1/generate", request)
+    record("generate", request, reply, path="/inference/v1/generate")
+    assert reply.status == 200
+    assert reply.body["output_mode"] == "tokens"
+    assert reply.body["prompt_token_ids"] == prompt
+    [choice] = reply.body["choices"]
+    assert (choice["finish_reason"], choice["stop_reason"]) == ("stop", None)
+    # Same ids and logprobs as /v1/completions; logprobs are `content[]` entries keyed by token_id.
+    assert choice["token_ids"] == completion["token_ids"]
+    content = choice["logprobs"]["content"]
+    assert [entry["token_id"] for entry in content] == choice["token_ids"]
+    assert [entry["logprob"] for entry in content] == completion["logprobs"]["token_logprobs"]
+    assert "text" not in choice
+    tokens = extract_provider_tokens(reply.body)
+    assert (tokens.prompt_ids, tokens.completion_ids) == (prompt, choice["token_ids"])
+    assert reply.body["usage"]["completion_tokens"] == len(choice["token_ids"])
+
+
+def test_inference_generate_returns_prompt_ids_only_when_asked(vllm, renderer, record):
+    prompt = _prompt_ids(renderer, "What is 2+2?")
+    request = _generate_request(prompt, 4)
+    reply = vllm.post("/inference/v1/generate", request)
+    record("generate_length", request, reply, path="/inference/v1/generate")
+    assert reply.body["prompt_token_ids"] is None
+    [choice] = reply.body["choices"]
+    assert (choice["finish_reason"], len(choice["token_ids"])) == ("length", 4)
+    assert reply.body["usage"]["prompt_tokens"] == len(prompt)
+
+
+def test_inference_generate_errors(vllm, record):
+    request = _generate_request([100] * (MAX_MODEL_LEN + 52), 3)
+    reply = vllm.post("/inference/v1/generate", request)
+    record("generate_error_context_overflow", request, reply, path="/inference/v1/generate")
+    # Not the /v1/completions wording: a client must recognise both.
+    assert (reply.status, reply.body) == (
+        400,
+        {
+            "error": {
+                "message": "The decoder prompt (length 2100) is longer than the maximum model length of 2048. "
+                "Make sure that `max_model_len` is no smaller than the number of text tokens.",
+                "type": "BadRequestError",
+                "param": None,
+                "code": 400,
+            }
+        },
+    )
+    reply = vllm.post("/inference/v1/generate", _generate_request([1, 2], 1, model="no-such-model"))
+    assert reply.status == 404
+    assert reply.body["error"]["message"] == f"The model `no-such-model` does not exist. Valid aliases: {vllm.model}."
+
+
+def test_inference_generate_streams_one_token_per_event(vllm, renderer, record):
+    prompt = _prompt_ids(renderer, "What is 2+2?")
+    expected = vllm.post("/v1/completions", _completion_request(vllm, prompt, max_tokens=3)).body["choices"][0]
+    request = _generate_request(prompt, 3, stream=True)
+    reply = vllm.post("/inference/v1/generate", request)
+    record("generate_stream", request, reply, path="/inference/v1/generate")
+    assert reply.status == 200
+    events = [line.removeprefix("data: ") for line in reply.body.split("\n\n") if line]
+    assert events[-1] == "[DONE]"
+    chunks = [json.loads(event) for event in events[:-1]]
+    assert [c["choices"][0]["token_ids"] for c in chunks] == [[i] for i in expected["token_ids"]]
+    # Each chunk carries the logprobs of its own tokens.
+    streamed = [entry["logprob"] for c in chunks for entry in c["choices"][0]["logprobs"]["content"]]
+    assert streamed == expected["logprobs"]["token_logprobs"]
+    assert [c["choices"][0]["finish_reason"] for c in chunks] == [None, None, "length"]
