@@ -383,3 +383,35 @@ def test_inference_generate_streams_one_token_per_event(vllm, renderer, record):
     streamed = [entry["logprob"] for c in chunks for entry in c["choices"][0]["logprobs"]["content"]]
     assert streamed == expected["logprobs"]["token_logprobs"]
     assert [c["choices"][0]["finish_reason"] for c in chunks] == [None, None, "length"]
+
+
+def test_served_tokenizer_renders_as_the_shared_smollm2_asset(vllm, renderer):
+    # The folder converted from the GGUF and the test asset reconstructed from it must agree,
+    # so renderer tests on the asset speak for the served model.
+    from tests.assets import tokenizer_dir
+    from tokenroll.render import load_renderer
+
+    assert renderer.family == "smollm2"
+    asset = load_renderer(tokenizer_dir("smollm2"))
+    served = vllm.post(
+        "/tokenize", {"model": vllm.model, "messages": TOOL_CONVERSATION, "add_generation_prompt": True}
+    ).body["tokens"]
+    assert asset.render_ids(TOOL_CONVERSATION, add_generation_prompt=True) == served
+
+
+def test_bridged_second_turn_extends_the_first_and_matches_a_full_render(vllm, renderer):
+    first_user = {"role": "user", "content": "What is 2+2?"}
+    second_user = {"role": "user", "content": "And 3+3?"}
+    prompt = renderer.render([first_user], add_generation_prompt=True)
+    first = vllm.post("/v1/completions", _completion_request(vllm, prompt.token_ids, max_tokens=40)).body
+    [choice] = first["choices"]
+    assert choice["finish_reason"] == "stop"
+    bridged = renderer.bridge(prompt.token_ids, choice["token_ids"], [second_user], prev_attribution=prompt)
+    assert bridged is not None
+    assert bridged.token_ids[: len(prompt.token_ids) + len(choice["token_ids"])] == prompt.token_ids + choice["token_ids"]
+    # Zero drift: vLLM's own rendering of the whole history gives the same ids.
+    history = [first_user, {"role": "assistant", "content": choice["text"]}, second_user]
+    full = vllm.post("/tokenize", {"model": vllm.model, "messages": history, "add_generation_prompt": True})
+    assert full.body["tokens"] == bridged.token_ids
+    second = vllm.post("/v1/completions", _completion_request(vllm, bridged.token_ids, max_tokens=8)).body
+    assert second["choices"][0]["prompt_token_ids"] == bridged.token_ids
