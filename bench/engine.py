@@ -1,6 +1,9 @@
-"""Engine benchmarks: (a) orchestration overhead against a stub that answers at once; (b) vLLM (TODO).
+"""Engine benchmarks: (a) orchestration overhead against a stub that answers at once; (b) real vLLM.
 
 Run from the repository root:  python bench/engine.py [--rollouts 2000] [--concurrency 64,256] [--repeat 3]
+
+(b) with --vllm URL (e.g. from `scripts/vllm-tier --serve`): a multi-turn workload against real
+vLLM through the token path and through the chat endpoint.
 
 (a) N concurrent rollouts, single-turn and 8-turn, each turn one `VLLMEngine.generate` call
 (`/v1/completions` with a token-id prompt); a turn's prompt is the previous prompt, the
@@ -251,13 +254,63 @@ def bench_sampler(rollouts: int, concurrencies: list[int]) -> None:
         server.join(5)
 
 
-def bench_vllm(base_url: str) -> None:
-    """Part (b): the multi-turn workload against a real vLLM server, through tokenroll's token
-    path and through vLLM's chat endpoint (time per turn, prompt tokens processed).
+def bench_vllm(base_url: str, rollouts: int = 16, turns: int = 8, concurrency: int = 8) -> None:
+    """Part (b): the same multi-turn conversation workload against a real vLLM server, through
+    tokenroll's token path (`/v1/completions` with stitched token prompts) and through vLLM's chat
+    endpoint (messages re-templated by the server every turn): time per turn, prompt tokens sent,
+    and prompt tokens the server computed (its prefix-cache misses, from `/metrics`)."""
+    import urllib.request
 
-    TODO(issue 5, part b): owned by another engineer; needs the multi-turn prompt builder.
-    """
-    raise NotImplementedError("bench/engine.py part (b) (real vLLM) is not written yet")
+    from tokenroll.render import load_renderer
+    from tokenroll.sampling import BridgeStats, TurnSampler
+
+    def metrics() -> dict[str, float]:
+        text = urllib.request.urlopen(base_url + "/metrics", timeout=30).read().decode()
+        totals: dict[str, float] = {}
+        for line in text.splitlines():
+            for name in ("vllm:prompt_tokens_total", "vllm:prefix_cache_hits_total", "vllm:prefix_cache_queries_total"):
+                if line.startswith(name):
+                    totals[name] = totals.get(name, 0.0) + float(line.rsplit(" ", 1)[1])
+        return totals
+
+    models = orjson.loads(urllib.request.urlopen(base_url + "/v1/models", timeout=30).read())["data"][0]
+    model, renderer = models["id"], load_renderer(models["root"])
+    sampling = SamplingParams(max_tokens=48, temperature=0.0)
+
+    async def workload(mode: str) -> tuple[float, int, BridgeStats]:
+        stats = BridgeStats()
+        sent = 0
+        async with VLLMEngine(base_url, model) as engine:
+            next_rollout = iter(range(rollouts))
+
+            async def worker() -> None:
+                nonlocal sent
+                for rollout in next_rollout:
+                    sampler = TurnSampler(
+                        engine, renderer if mode == "tokens" else None, mode="renderer" if mode == "tokens" else "chat",
+                        sampling=sampling, stats=stats,
+                    )
+                    conversation = [{"role": "user", "content": f"In one sentence each, name colour number {rollout}."}]
+                    for turn in range(turns):
+                        step = await sampler.step(conversation)
+                        sent += len(step.prompt_ids)
+                        conversation = [*conversation, step.completion_message, {"role": "user", "content": f"And number {turn + 2}?"}]
+
+            start = time.perf_counter()
+            await asyncio.gather(*(worker() for _ in range(concurrency)))
+            return time.perf_counter() - start, sent, stats
+
+    print(f"\nreal vLLM at {base_url} ({model}): {rollouts} rollouts x {turns} turns, concurrency {concurrency}")
+    print(f"{'path':<24} {'ms/turn':>8} {'prompt tokens sent':>19} {'computed by server':>19}  stitched")
+    for mode, label in (("tokens", "token path (bridge)"), ("chat", "chat endpoint")):
+        before = metrics()
+        wall, sent, stats = asyncio.run(workload(mode))
+        after = metrics()
+        prompt = after.get("vllm:prompt_tokens_total", 0) - before.get("vllm:prompt_tokens_total", 0)
+        hits = after.get("vllm:prefix_cache_hits_total", 0) - before.get("vllm:prefix_cache_hits_total", 0)
+        computed = f"{prompt - hits:.0f}" if "vllm:prefix_cache_hits_total" in after else "n/a"
+        stitched = f"{stats.bridge_successes}/{stats.bridge_attempts}" if mode == "tokens" else "-"
+        print(f"{label:<24} {wall * 1e3 / (rollouts * turns):>8.1f} {sent:>19} {computed:>19}  {stitched}")
 
 
 def main() -> None:
@@ -271,13 +324,14 @@ def main() -> None:
     parser.add_argument(
         "--repeat", type=int, default=3, help="alternating passes; the best of each side is kept"
     )
-    parser.add_argument("--vllm", metavar="URL", help="also run part (b) against this vLLM server")
+    parser.add_argument("--vllm", metavar="URL", help="run part (b) against this vLLM server instead of (a)")
     args = parser.parse_args()
+    if args.vllm:
+        bench_vllm(args.vllm)
+        return
     concurrencies = [int(c) for c in args.concurrency.split(",")]
     bench_orchestration(args.rollouts, concurrencies, args.repeat)
     bench_sampler(args.rollouts, concurrencies)
-    if args.vllm:
-        bench_vllm(args.vllm)
 
 
 if __name__ == "__main__":

@@ -92,3 +92,18 @@ def test_a_turn_cut_by_the_token_limit_is_re_rendered_as_a_new_sample(vllm, rend
     )
     assert stats.to_dict()["fallbacks"] == {"length": 1}
     assert [s.step_indices for s in Trajectory(steps=[first, second]).to_samples()] == [[0], [1]]
+
+
+def test_template_mode_through_the_servers_tokenize_builds_the_same_prompts(vllm, renderer):
+    async def run(**options):
+        async with VLLMEngine(vllm.url, vllm.model) as engine:
+            return await run_tool_loop(
+                engine, renderer, QUESTION, turns=3, sampling=SamplingParams(max_tokens=96, temperature=0.0), **options
+            )
+
+    ours = asyncio.run(run())
+    server = asyncio.run(run(mode="template", template_source="server"))
+    assert [s.prompt_ids for s in server.steps] == [s.prompt_ids for s in ours.steps]
+    assert [s.completion_ids for s in server.steps] == [s.completion_ids for s in ours.steps]
+    assert [s.extras["prompt"]["source"] for s in server.steps] == ["server"] * 3
+    assert server.extras["prompt_stats"]["bridge_successes"] == ours.extras["prompt_stats"]["bridge_successes"]
