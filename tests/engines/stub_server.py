@@ -30,6 +30,7 @@ class Fault:
     kind: str
     status: int = 200
     body: Any = None
+    headers: dict[str, str] | None = None
 
 
 @dataclass(slots=True)
@@ -106,7 +107,7 @@ class StubServer:
                     status=fault.status, body=fault.body, content_type="application/json"
                 )
             elif fault.kind == "status":
-                return _json(fault.body, status=fault.status)
+                return _json(fault.body, status=fault.status, headers=fault.headers)
             else:
                 raise ValueError(f"unknown fault {fault.kind!r}")
         handler = _ROUTES.get((request.method, request.path))
@@ -252,8 +253,8 @@ def _usage(prompt: int, completion: int) -> dict[str, int]:
     }
 
 
-def _json(body: Any, status: int = 200) -> web.Response:
-    return web.Response(status=status, body=orjson.dumps(body), content_type="application/json")
+def _json(body: Any, status: int = 200, headers: dict[str, str] | None = None) -> web.Response:
+    return web.Response(status=status, body=orjson.dumps(body), content_type="application/json", headers=headers)
 
 
 def vllm_error(message: str, status: int = 400) -> Fault:

@@ -12,6 +12,7 @@ from tokenroll.engines import (
     EngineTimeoutError,
     FinishReason,
     MalformedResponseError,
+    RateLimitedError,
     RetryPolicy,
     SamplingParams,
     ServerError,
@@ -210,3 +211,31 @@ def test_session_views_share_the_pool_and_counters_and_do_not_close_it():
     stats, sessions = run(test, engine=ENGINE)
     assert (stats.requests, stats.retries) == (3, 1)
     assert sessions == ["a", "a", None]
+
+
+def test_rate_limit_carries_retry_after_and_is_retried():
+    fault = vllm_error("slow down", 429)
+    fault.headers = {"Retry-After": "0"}
+    result, stats, requests, _ = generate_after(fault)
+    assert result.completion_ids == [100, 101, 102]
+    assert (requests, stats.retries_by_reason) == (2, {"RateLimitedError": 1})
+    persistent = vllm_error("slow down", 429)
+    persistent.headers = {"Retry-After": "0"}
+    error, _, _, _ = generate_after(*[persistent] * 8, engine={"retry": RetryPolicy(max_retries=1, initial_backoff=0.0)})
+    assert isinstance(error, RateLimitedError) and error.retry_after == 0.0
+
+
+def test_retry_after_is_parsed_and_bounds_the_delay():
+    from tokenroll.engines.http import parse_retry_after, retry_delay
+
+    assert parse_retry_after("7") == 7.0
+    assert parse_retry_after(None) is None
+    assert parse_retry_after("soon") is None
+    assert parse_retry_after("Wed, 21 Oct 2015 07:28:00 GMT") == 0.0  # a date in the past: no wait
+    limited = RateLimitedError("429")
+    limited.retry_after = 2.5
+    no_backoff = RetryPolicy(initial_backoff=0.0)
+    assert retry_delay(no_backoff, limited, 1) == 2.5
+    limited.retry_after = 3600.0
+    assert retry_delay(no_backoff, limited, 1) == 60.0  # capped: the retry budget answers longer waits
+    assert retry_delay(no_backoff, ServerError("500"), 1) == 0.0

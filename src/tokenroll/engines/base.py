@@ -116,9 +116,10 @@ class EngineTimeoutError(EngineError):
 
 
 class RateLimitedError(EngineError):
-    """The engine asked us to slow down (HTTP 429)."""
+    """The engine asked us to slow down (HTTP 429); `retry_after` is its `Retry-After`, in seconds."""
 
     retryable = True
+    retry_after: float | None = None
 
 
 class ServerError(EngineError):

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import asyncio
 import copy
+import datetime
+import email.utils
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -121,7 +123,7 @@ class HTTPClient:
                     self.stats.failures += 1
                     raise
                 self.stats.count_retry(type(exc).__name__)
-                await asyncio.sleep(self.retry.backoff(attempt))
+                await asyncio.sleep(retry_delay(self.retry, exc, attempt))
 
     async def _send_once(
         self, method: str, url: str, body: bytes | None, headers: Mapping[str, str] | None
@@ -136,6 +138,7 @@ class HTTPClient:
             ) as response:
                 status = response.status
                 raw = await response.read()
+                retry_after = response.headers.get("Retry-After")
         # aiohttp's timeouts are also connection errors, so they are caught first.
         except TimeoutError:
             raise EngineTimeoutError(f"{where}: no answer within {self.timeout:g} s") from None
@@ -144,7 +147,10 @@ class HTTPClient:
                 f"{where}: connection failed or closed early ({type(exc).__name__}: {exc})"
             ) from None
         if status >= 400:
-            raise _status_error(where, status, raw)
+            error = _status_error(where, status, raw)
+            if isinstance(error, RateLimitedError):
+                error.retry_after = parse_retry_after(retry_after)
+            raise error
         try:
             return orjson.loads(raw)
         except orjson.JSONDecodeError as exc:
@@ -156,6 +162,34 @@ class HTTPClient:
         if self._session is not None:
             await self._session.close()
             self._session = None
+
+
+_MAX_RETRY_AFTER = 60.0
+"""The longest `Retry-After` we wait; a server asking for more is answered by the retry budget."""
+
+
+def retry_delay(policy: RetryPolicy, error: EngineError, attempt: int) -> float:
+    """Seconds before retry `attempt`: the policy's backoff, or longer when a 429 says how long."""
+    delay = policy.backoff(attempt)
+    if isinstance(error, RateLimitedError) and error.retry_after is not None:
+        delay = max(delay, min(error.retry_after, _MAX_RETRY_AFTER))
+    return delay
+
+
+def parse_retry_after(value: str | None) -> float | None:
+    """`Retry-After` as seconds from now: delay-seconds or an HTTP date; None when absent or unreadable."""
+    if not value:
+        return None
+    value = value.strip()
+    if value.isdigit():
+        return float(value)
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=datetime.timezone.utc)
+    return max(0.0, (when - datetime.datetime.now(datetime.timezone.utc)).total_seconds())
 
 
 def _status_error(where: str, status: int, raw: bytes) -> EngineError:
