@@ -240,14 +240,14 @@ def bench_sampler(rollouts: int, concurrencies: list[int]) -> None:
                         for _ in next_rollout:
                             await run_tool_loop(engine, renderer, question, turns=8, tools=TOOLS, sampling=sampling, stats=stats)
 
-                    start = time.perf_counter()
+                    start, cpu = time.perf_counter(), time.process_time()
                     await asyncio.gather(*(worker() for _ in range(concurrency)))
-                    return time.perf_counter() - start, stats
+                    return time.perf_counter() - start, time.process_time() - cpu, stats
 
-            wall, stats = asyncio.run(run())
+            wall, cpu, stats = asyncio.run(run())
             print(
                 f"{8:>5} {concurrency:>5} {n:>8} | {n / wall:>10.0f} {n * 8 / wall:>8.0f} | "
-                f"{stats.bridge_successes}/{stats.bridge_attempts}"
+                f"{stats.bridge_successes}/{stats.bridge_attempts}   client CPU {cpu / (n * 8) * 1e6:.0f} us/turn"
             )
     finally:
         server.terminate()

@@ -196,7 +196,7 @@ class Renderer(ABC):
             sampled_mask=[False] * opened + [True] * len(completion) + [False] * len(synthesized) + tail.sampled_mask,
             is_content=[False] * opened + [True] * len(completion) + [False] * len(synthesized) + tail.is_content,
             message_roles=["assistant"] + [m.role for m in new],
-            message_tool_names=[None] + resolve_tool_names(new, self._completion_tool_calls(completion)),
+            message_tool_names=[None] + resolve_tool_names(new, self._completion_tool_calls(completion, new)),
         )
         # Joining onto the already valid history copies it once and checks only the extension.
         return history.concat(extension, keep=len(history.token_ids) - opened)
@@ -223,8 +223,13 @@ class Renderer(ABC):
             close.insert(0, token)
         return close
 
-    def _completion_tool_calls(self, completion_ids: list[int]) -> list[ToolCall]:
-        """Tool calls of the previous completion, to name the tool results that answer them."""
+    def _completion_tool_calls(self, completion_ids: list[int], new: list[Message]) -> list[ToolCall]:
+        """Tool calls of the previous completion, to name the tool results that answer them.
+
+        Parsed only when a new tool message does not name its tool itself.
+        """
+        if all(m.role != "tool" or m.name is not None for m in new):
+            return []
         try:
             return self.parse_completion(completion_ids).to_message().tool_calls or []
         except Exception:  # naming is best effort; the tokens are what matter
