@@ -234,6 +234,7 @@ class HTTPEngine(Engine):
         base_url: str,
         model: str,
         *,
+        api_key: str | None = None,
         headers: Mapping[str, str] | None = None,
         timeout: float = 600.0,
         retry: RetryPolicy | None = None,
@@ -241,9 +242,12 @@ class HTTPEngine(Engine):
         session_header: str = SESSION_HEADER,
     ) -> None:
         self.model = model
+        all_headers = dict(headers or {})
+        if api_key:
+            all_headers["Authorization"] = f"Bearer {api_key}"
         self.client = HTTPClient(
             base_url,
-            headers=headers,
+            headers=all_headers,
             timeout=timeout,
             retry=retry,
             max_connections=max_connections,

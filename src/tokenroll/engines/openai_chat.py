@@ -12,10 +12,9 @@ from tokenroll.engines.base import (
     ChatGeneration,
     Generation,
     MalformedResponseError,
-    RetryPolicy,
     SamplingParams,
 )
-from tokenroll.engines.http import SESSION_HEADER, HTTPEngine
+from tokenroll.engines.http import HTTPEngine
 
 CHAT_PATH = "/v1/chat/completions"
 
@@ -88,26 +87,11 @@ class OpenAIChatEngine(HTTPEngine):
         base_url: str,
         model: str,
         *,
-        api_key: str | None = None,
         extra_body: Mapping[str, Any] | None = None,
-        headers: Mapping[str, str] | None = None,
-        timeout: float = 600.0,
-        retry: RetryPolicy | None = None,
-        max_connections: int = 1024,
-        session_header: str = SESSION_HEADER,
+        **options: Any,
     ) -> None:
-        all_headers = dict(headers or {})
-        if api_key:
-            all_headers["Authorization"] = f"Bearer {api_key}"
-        super().__init__(
-            base_url,
-            model,
-            headers=all_headers,
-            timeout=timeout,
-            retry=retry,
-            max_connections=max_connections,
-            session_header=session_header,
-        )
+        """`options` are `HTTPEngine`'s: api_key, headers, timeout, retry, max_connections, session_header."""
+        super().__init__(base_url, model, **options)
         self.extra_body = dict(extra_body or {})
 
     async def generate(self, prompt_ids: Sequence[int], sampling: SamplingParams) -> Generation:

@@ -19,11 +19,10 @@ from tokenroll.engines.base import (
     ChatGeneration,
     Generation,
     MalformedResponseError,
-    RetryPolicy,
     SamplingParams,
     UnknownModelError,
 )
-from tokenroll.engines.http import SESSION_HEADER, HTTPEngine
+from tokenroll.engines.http import HTTPEngine
 from tokenroll.engines.openai_chat import CHAT_PATH, chat_payload, parse_chat, wire_message
 
 COMPLETIONS_PATH = "/v1/completions"
@@ -45,25 +44,10 @@ class VLLMEngine(HTTPEngine):
         *,
         cache_salt: str | None = None,
         tokens_endpoint: TokensEndpoint = "auto",
-        api_key: str | None = None,
-        headers: Mapping[str, str] | None = None,
-        timeout: float = 600.0,
-        retry: RetryPolicy | None = None,
-        max_connections: int = 1024,
-        session_header: str = SESSION_HEADER,
+        **options: Any,
     ) -> None:
-        all_headers = dict(headers or {})
-        if api_key:
-            all_headers["Authorization"] = f"Bearer {api_key}"
-        super().__init__(
-            base_url,
-            model,
-            headers=all_headers,
-            timeout=timeout,
-            retry=retry,
-            max_connections=max_connections,
-            session_header=session_header,
-        )
+        """`options` are `HTTPEngine`'s: api_key, headers, timeout, retry, max_connections, session_header."""
+        super().__init__(base_url, model, **options)
         if tokens_endpoint not in ("auto", "completions", "generate"):
             raise ValueError(
                 f"tokens_endpoint must be auto, completions or generate, got {tokens_endpoint!r}"
