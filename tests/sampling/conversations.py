@@ -5,23 +5,11 @@ from __future__ import annotations
 import functools
 
 from tests.assets import tokenizer_dir
+from tests.render.harness import ADD_TOOL
 from tokenroll.core.messages import Message, ToolCall
 from tokenroll.render import Renderer, load_renderer
 
-TOOLS = [
-    {
-        "type": "function",
-        "function": {
-            "name": "add",
-            "description": "Add two numbers.",
-            "parameters": {
-                "type": "object",
-                "properties": {"a": {"type": "number"}, "b": {"type": "number"}},
-                "required": ["a", "b"],
-            },
-        },
-    }
-]
+TOOLS = [ADD_TOOL]  # the harness's `add` tool alone
 
 QWEN_IM_START, QWEN_IM_END, QWEN_USER, QWEN_ASSISTANT, NEWLINE = 151644, 151645, 872, 77091, 198
 

@@ -17,6 +17,7 @@ same cases.
 
 from __future__ import annotations
 
+import functools
 import json
 from bisect import bisect_right
 from collections.abc import Mapping, Sequence
@@ -213,8 +214,9 @@ def _template_message(message: Message) -> dict[str, Any]:
     return data
 
 
+@functools.lru_cache(maxsize=32)
 def _compile(source: str):
-    """The template in a sandbox configured like Hugging Face's."""
+    """The template in a sandbox configured like Hugging Face's; compiled once per source text."""
     import jinja2
     import jinja2.ext
     from jinja2.sandbox import ImmutableSandboxedEnvironment
