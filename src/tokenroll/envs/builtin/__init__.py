@@ -1,0 +1,1 @@
+"""The built-in environments, one module each; `tokenroll.envs.registry.BUILTINS` names them."""
