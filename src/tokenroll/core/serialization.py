@@ -97,8 +97,8 @@ def loads_trajectory(line: bytes | str) -> Trajectory:
         raise ValueError(f"missing field {exc.args[0]!r}") from None
 
 
-def append_jsonl(path: str | os.PathLike[str], trajectories: Iterable[Trajectory]) -> None:
-    """Append trajectories to a JSON Lines file in one write, flushed to disk.
+def append_jsonl(path: str | os.PathLike[str], trajectories: Iterable[Trajectory], *, sync: bool = True) -> None:
+    """Append trajectories to a JSON Lines file in one write, flushed (and with `sync`, fsynced).
 
     Every line is encoded before anything is written, so an encoding error writes nothing.
     """
@@ -110,7 +110,8 @@ def append_jsonl(path: str | os.PathLike[str], trajectories: Iterable[Trajectory
     with open(path, "ab") as file:
         file.write(payload)
         file.flush()
-        os.fsync(file.fileno())
+        if sync:
+            os.fsync(file.fileno())
 
 
 def iter_jsonl(path: str | os.PathLike[str]) -> Iterator[Trajectory]:

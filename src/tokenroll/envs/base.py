@@ -135,6 +135,9 @@ class Environment(ABC):
         """Run-level figures of this environment for the run's metadata (e.g. an official pass@k)."""
         return {}
 
+    def close(self) -> None:
+        """Release what the environment holds (sandbox workers, files); the runner calls it at the end."""
+
     def config(self) -> dict[str, Any]:
         """A JSON-safe description of this environment for the run's metadata."""
         return {

@@ -47,6 +47,12 @@ def pass_at_k(n: int, c: int, k: int) -> float:
     return 1.0 - product
 
 
+def official_counts(checked: Sequence[bool], predictions: int) -> tuple[int, int]:
+    """(n, c) of one sample: its checked predictions, or all `predictions` as failures if none passed."""
+    correct = sum(checked)
+    return (len(checked), correct) if correct else (predictions, 0)
+
+
 @dataclass(slots=True)
 class OutputScore:
     """pass@1 and pass@5 in percent, with each sample's per-prediction results."""
@@ -119,7 +125,7 @@ def score_output_predictions(
     for key, results in zip(keys, per_sample):
         if True not in results:
             results[:] = [False] * len(generations[key])
-        n, c = len(results), results.count(True)
+        n, c = official_counts(results, len(generations[key]))
         pass_1.append(pass_at_k(n, c, 1))
         pass_5.append(pass_at_k(n, c, 5))
     return OutputScore(

@@ -1,0 +1,97 @@
+"""`cruxeval-output`: the model predicts `f(input)` of a CRUXEval program; execution checks it.
+
+The answer is read from `[ANSWER] ... [/ANSWER]` (an `assert f(...) == X` inside keeps only
+`X`). It is checked as the official evaluator checks it, by running
+`<code>\\nassert <expected> == <prediction>` in the sandbox. A prediction that contains the
+call itself is skipped by the evaluator: it scores 0 and leaves that example's n, and the
+run's pass@k (in `summarize`) follows the evaluator's rules exactly.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from tokenroll.core.messages import Message
+from tokenroll.core.trajectory import Trajectory
+from tokenroll.envs.multiturn import SingleTurnEnv
+from tokenroll.envs.rubrics import Rubric
+from tokenroll.sandbox import SandboxPool
+from tokenroll.traces.cruxeval import CHECK_LIMITS, CHECK_TIMEOUT_SECONDS, check_program, official_counts, pass_at_k
+from tokenroll.traces.tasks import load_cruxeval
+
+SYSTEM_PROMPT = (
+    "You are given a Python function and an assertion containing an input to the function. "
+    "Complete the assertion with a literal (no unsimplified expressions, no function calls) "
+    "containing the output when executing the provided code on the given input, even if the "
+    "function is incorrect or incomplete. Give the full assertion between [ANSWER] and [/ANSWER]."
+)
+_ANSWER = re.compile(r"\[ANSWER\](.*?)(?:\[/ANSWER\]|$)", re.DOTALL)
+_K_VALUES = (1, 5)
+
+
+def extract_prediction(response: str) -> str:
+    """The predicted output: the last `[ANSWER]` block's text, right of `==` when it is an assertion."""
+    blocks = _ANSWER.findall(response)
+    text = (blocks[-1] if blocks else response).strip()
+    if text.startswith("assert ") and "==" in text:
+        text = text.split("==", 1)[1]
+    return text.strip()
+
+
+class CruxEvalOutputEnv(SingleTurnEnv):
+    """CRUXEval-O as a chat environment; rows carry `code`, `call` and `answer` (the expected output)."""
+
+    name = "cruxeval-output"
+    pass_metric = "correct"
+
+    def __init__(self, rows: Sequence[Mapping[str, Any]], *, workers: int = 2, **options: Any) -> None:
+        options.setdefault("sampling", {"max_tokens": 256})
+        super().__init__(rows, system_prompt=SYSTEM_PROMPT, rubric=Rubric([self.correct]), **options)
+        self._workers = workers
+        self._pool: SandboxPool | None = None
+
+    def format_prompt(self, row: Mapping[str, Any]) -> list[Message]:
+        user = f"```python\n{row['code']}\nassert {row['call']} == ??\n```"
+        return [Message(role="system", content=SYSTEM_PROMPT), Message(role="user", content=user)]
+
+    async def correct(self, response: str, input: dict[str, Any], state: dict[str, Any]) -> float:
+        prediction = extract_prediction(response)
+        state["prediction"] = prediction
+        if input["call"] in prediction:  # the evaluator's skip: neither run nor counted
+            state["skipped"] = True
+            return 0.0
+        if self._pool is None:
+            self._pool = SandboxPool(self._workers, limits=CHECK_LIMITS)
+        program = check_program(input["code"], input["answer"], prediction)
+        result = await asyncio.to_thread(self._pool.run, program, timeout=CHECK_TIMEOUT_SECONDS, module_name=None)
+        state["checked"] = result.ok
+        return 1.0 if result.ok else 0.0
+
+    def summarize(self, trajectories: Sequence[Trajectory]) -> dict[str, Any]:
+        """pass@1 and pass@5 in percent, by the official evaluator's rules, over the examples run."""
+        by_example: dict[Any, list[Trajectory]] = {}
+        for trajectory in trajectories:
+            by_example.setdefault(trajectory.example_id, []).append(trajectory)
+        scores: dict[str, list[float]] = {str(k): [] for k in _K_VALUES}
+        for group in by_example.values():
+            checked = [t.extras.get("state", {}).get("checked") for t in group]
+            n, c = official_counts([ok for ok in checked if ok is not None], len(group))
+            for k in _K_VALUES:
+                scores[str(k)].append(pass_at_k(n, c, k))
+        return {"pass_at_k": {k: 100 * sum(v) / len(v) for k, v in scores.items() if v}}
+
+    def close(self) -> None:
+        if self._pool is not None:
+            self._pool.close()
+            self._pool = None
+
+
+def cruxeval_output(path: str | None = None, workers: int = 2, **options: Any) -> CruxEvalOutputEnv:
+    """CRUXEval-O over the shipped 800 samples, or a JSONL file of `{code, input, output}` rows."""
+    tasks = load_cruxeval(Path(path) if path else None)
+    rows = [{"id": t.id, "code": t.code, "call": t.call, "answer": t.expected_output} for t in tasks]
+    return CruxEvalOutputEnv(rows, workers=workers, **options)
