@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+import asyncio
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -66,3 +67,29 @@ class ScriptedEngine(Engine):
             raise NotImplementedError("this engine has no template")
         self.tokenize_calls += 1
         return self.template.render_ids(messages, tools, add_generation_prompt, **(chat_template_kwargs or {}))
+
+
+@dataclass
+class FunctionEngine(Engine):
+    """Answers each `generate` with `respond(prompt_ids, sampling)`, after `delay` seconds; order-free.
+
+    Concurrent rollouts call it in any order, so its answers depend only on the request.
+    `respond` may raise (e.g. an `EngineError`) to fail that request.
+    """
+
+    respond: Callable[[list[int], SamplingParams], Scripted]
+    delay: float = 0.0
+    model: str = "function"
+    calls: list[tuple[list[int], SamplingParams]] = field(default_factory=list)
+
+    async def generate(self, prompt_ids: Sequence[int], sampling: SamplingParams) -> Generation:
+        self.calls.append((list(prompt_ids), sampling))
+        if self.delay:
+            await asyncio.sleep(self.delay)
+        answer = self.respond(list(prompt_ids), sampling)
+        return Generation(
+            prompt_ids=list(prompt_ids),
+            completion_ids=list(answer.completion_ids),
+            completion_logprobs=list(answer.logprobs),
+            finish_reason=answer.finish_reason,
+        )
