@@ -115,9 +115,18 @@ def _load_uncached(files: ModelFiles) -> _LoadedModel:
         raise ImportError(
             f"the local engine needs the [local] extra: pip install 'tokenroll[local]' ({exc})"
         ) from exc
+    from transformers.utils import logging as hf_logging
+
     kwargs = {"gguf_file": files.gguf_file} if files.gguf_file else {}
-    tokenizer = AutoTokenizer.from_pretrained(files.folder, **kwargs)
-    model = AutoModelForCausalLM.from_pretrained(files.folder, **kwargs)
+    # Loading draws progress bars on stderr; a run's own progress line is the one to read.
+    bars = hf_logging.is_progress_bar_enabled()
+    hf_logging.disable_progress_bar()
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(files.folder, **kwargs)
+        model = AutoModelForCausalLM.from_pretrained(files.folder, **kwargs)
+    finally:
+        if bars:
+            hf_logging.enable_progress_bar()
     model.eval()
     eos = model.generation_config.eos_token_id
     if eos is None:
