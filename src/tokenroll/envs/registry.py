@@ -60,7 +60,7 @@ def _resolve(spec: str) -> Any:
         if entry_point.name == spec:
             return entry_point.load()
     module_name = spec.replace("-", "_")
-    if importlib.util.find_spec(module_name) is not None:
+    if _module_exists(module_name):
         module = importlib.import_module(module_name)
         factory: Callable[..., Any] | None = getattr(module, "load_environment", None)
         if factory is None:
@@ -70,6 +70,14 @@ def _resolve(spec: str) -> Any:
         f"no environment named {spec!r}: built-ins are {', '.join(BUILTINS)}; otherwise give "
         f"'module:object', 'path/to/file.py:object', or install a package that provides it"
     )
+
+
+def _module_exists(name: str) -> bool:
+    """Whether `name` is an importable module; a dotted name whose parent is missing is not."""
+    try:
+        return importlib.util.find_spec(name) is not None
+    except (ImportError, ValueError):  # `a.b` with no package `a`; an empty or relative name
+        return False
 
 
 def _import_object(reference: str, spec: str) -> Any:

@@ -21,7 +21,7 @@ from tokenroll.envs.multiturn import SingleTurnEnv
 from tokenroll.envs.rubrics import Rubric
 from tokenroll.sandbox import SandboxPool
 from tokenroll.traces.cruxeval import CHECK_LIMITS, CHECK_TIMEOUT_SECONDS, check_program, official_counts, pass_at_k
-from tokenroll.traces.tasks import load_cruxeval
+from tokenroll.traces.tasks import TaskFileError, load_cruxeval
 
 SYSTEM_PROMPT = (
     "You are given a Python function and an assertion containing an input to the function. "
@@ -82,7 +82,8 @@ class CruxEvalOutputEnv(SingleTurnEnv):
             n, c = official_counts([ok for ok in checked if ok is not None], len(group))
             for k in _K_VALUES:
                 scores[str(k)].append(pass_at_k(n, c, k))
-        return {"pass_at_k": {k: 100 * sum(v) / len(v) for k, v in scores.items() if v}}
+        # The evaluator's float order (mean, then percent), so the figures match it bit for bit.
+        return {"pass_at_k": {k: sum(v) / len(v) * 100 for k, v in scores.items() if v}}
 
     def close(self) -> None:
         if self._pool is not None:
@@ -93,5 +94,8 @@ class CruxEvalOutputEnv(SingleTurnEnv):
 def cruxeval_output(path: str | None = None, workers: int = 2, **options: Any) -> CruxEvalOutputEnv:
     """CRUXEval-O over the shipped 800 samples, or a JSONL file of `{code, input, output}` rows."""
     tasks = load_cruxeval(Path(path) if path else None)
+    unchecked = [t.id for t in tasks if t.expected_output is None]
+    if unchecked:
+        raise TaskFileError(f"{path}: {len(unchecked)} rows have no expected output (field 'output'), e.g. {unchecked[0]}")
     rows = [{"id": t.id, "code": t.code, "call": t.call, "answer": t.expected_output} for t in tasks]
     return CruxEvalOutputEnv(rows, workers=workers, **options)

@@ -26,7 +26,8 @@ def extracted_answer(response: str, extract: re.Pattern[str] | None) -> str | No
     found = extract.search(response)
     if found is None:
         return None
-    return (found.group(1) if extract.groups else found.group(0)).strip()
+    given = found.group(1) if extract.groups else found.group(0)
+    return None if given is None else given.strip()  # None: the group took no part in the match
 
 
 def jsonl(
@@ -39,11 +40,19 @@ def jsonl(
     """A single-turn environment over the question/answer rows of `path`."""
     if match not in _MATCHES:
         raise ValueError(f"match must be one of {', '.join(_MATCHES)}, got {match!r}")
+    try:
+        extractor = re.compile(extract, re.DOTALL) if extract else None
+    except re.error as exc:
+        raise ValueError(f"extract is not a valid regular expression ({exc}): {extract!r}") from None
     rows = load_rows(path)
     for number, row in enumerate(rows, start=1):
         if not isinstance(row.get("answer"), str):
             raise DatasetError(f"{path}: row {number} needs a string 'answer' field")
-    extractor = re.compile(extract, re.DOTALL) if extract else None
+        if match == "regex":
+            try:
+                re.compile(row["answer"])
+            except re.error as exc:
+                raise DatasetError(f"{path}: row {number}: 'answer' is not a valid regular expression ({exc})") from None
 
     def correct(response: str, answer: str) -> float:
         given = extracted_answer(response, extractor)
@@ -56,3 +65,4 @@ def jsonl(
     env = SingleTurnEnv(rows, system_prompt=system_prompt, rubric=Rubric([correct]), name="jsonl", **options)
     env.pass_metric = "correct"
     return env
+

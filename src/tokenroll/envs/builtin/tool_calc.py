@@ -31,6 +31,8 @@ _OPERATORS: dict[type[ast.AST], Any] = {
     ast.Pow: operator.pow,
 }
 _MAX_EXPONENT = 64  # keeps `9 ** 9 ** 9` from hanging the tool
+_MAX_POWER_BITS = 4096  # and `((9 ** 64) ** 64) ** 64`: a power's result has at most this many bits
+_EXACT_FLOAT = 2**53  # floats below this that are whole numbers are printed as integers exactly
 _NUMBER = re.compile(r"-?\d+(?:\.\d+)?")
 
 
@@ -41,11 +43,11 @@ def calculator(expression: str) -> str:
         expression: Numbers with + - * / // % ** and parentheses, e.g. "(3 + 4) * 5".
     """
     try:
-        tree = ast.parse(expression, mode="eval")
+        tree = ast.parse(expression.strip(), mode="eval")  # leading spaces would be an indent
     except SyntaxError:
         raise ValueError(f"not an arithmetic expression: {expression!r}") from None
     value = _evaluate(tree.body)
-    if isinstance(value, float) and value.is_integer():
+    if isinstance(value, float) and value.is_integer() and abs(value) < _EXACT_FLOAT:
         value = int(value)
     return str(value)
 
@@ -58,9 +60,15 @@ def _evaluate(node: ast.AST) -> int | float:
         return -operand if isinstance(node.op, ast.USub) else operand
     if isinstance(node, ast.BinOp) and type(node.op) in _OPERATORS:
         left, right = _evaluate(node.left), _evaluate(node.right)
-        if isinstance(node.op, ast.Pow) and abs(right) > _MAX_EXPONENT:
-            raise ValueError(f"exponent {right} is too large (at most {_MAX_EXPONENT})")
-        return _OPERATORS[type(node.op)](left, right)
+        if isinstance(node.op, ast.Pow):
+            if abs(right) > _MAX_EXPONENT:
+                raise ValueError(f"exponent {right} is too large (at most {_MAX_EXPONENT})")
+            if isinstance(left, int) and right > 0 and abs(left).bit_length() * right > _MAX_POWER_BITS:
+                raise ValueError(f"the result of a power is too large (more than {_MAX_POWER_BITS} bits)")
+        value = _OPERATORS[type(node.op)](left, right)
+        if isinstance(value, complex):  # a negative number to a fractional power
+            raise ValueError(f"{ast.unparse(node)!r} is not a real number")
+        return value
     raise ValueError(f"unsupported element {ast.unparse(node)!r}: only numbers and + - * / // % ** are allowed")
 
 
