@@ -10,9 +10,9 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from tokenroll.cli import cruxeval, serve, trace, version
+from tokenroll.cli import cruxeval, serve, trace, version, view
 
-_COMMAND_MODULES = [version, trace, cruxeval, serve]
+_COMMAND_MODULES = [version, trace, cruxeval, serve, view]
 
 
 def build_parser() -> argparse.ArgumentParser:
