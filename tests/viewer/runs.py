@@ -170,19 +170,25 @@ def write_sample_run(run_dir: Path, *, with_vocab: bool = True, with_metadata: b
     return trajectories
 
 
-def write_large_run(run_dir: Path, count: int) -> None:
-    """`count` small single-turn trajectories (rendered once, copied), with vocab and metadata."""
+def write_large_run(run_dir: Path, count: int, turns: int = 1) -> None:
+    """`count` trajectories of 1 turn (208 tokens) or 3 turns (the multi-turn loop, 515 tokens).
+
+    The steps are rendered once and shared; rewards, advantages and timings vary.
+    """
+    if turns not in (1, 3):
+        raise ValueError(f"turns must be 1 or 3, got {turns}")
     run_dir.mkdir(parents=True, exist_ok=True)
     r = qwen()
-    step = single_turn_step(r, 0.0)
+    steps = [single_turn_step(r, 0.0)] if turns == 1 else multi_turn_steps(r)
     trajectories = []
     for k in range(count):
         reward = float(k % 5) / 4
-        copy = Step(prompt_ids=step.prompt_ids, completion_ids=step.completion_ids,
-                    prompt_messages=step.prompt_messages, completion_message=step.completion_message,
-                    completion_logprobs=step.completion_logprobs, finish_reason=step.finish_reason,
-                    prompt_attribution=step.prompt_attribution, advantage=reward - 0.5, extras=step.extras)
-        trajectories.append(Trajectory(id=f"t{k:05d}", example_id=k // 8, rollout_index=k % 8, steps=[copy],
+        copies = [Step(prompt_ids=s.prompt_ids, completion_ids=s.completion_ids, prompt_messages=s.prompt_messages,
+                       completion_message=s.completion_message, completion_logprobs=s.completion_logprobs,
+                       finish_reason=s.finish_reason, is_truncated=s.is_truncated,
+                       prompt_attribution=s.prompt_attribution, advantage=reward - 0.5, extras=s.extras)
+                  for s in steps]
+        trajectories.append(Trajectory(id=f"t{k:05d}", example_id=k // 8, rollout_index=k % 8, steps=copies,
                                        reward=reward, stop_reason=StopReason.COMPLETED,
                                        timing={"total": 0.5 + (k % 7) / 10}))
     append_jsonl(run_dir / "results.jsonl", trajectories)

@@ -24,7 +24,7 @@ from tokenroll.core.messages import Message
 from tokenroll.core.trajectory import Trajectory
 from tokenroll.viewer.colours import palette
 from tokenroll.viewer.figures import Figure, fmt, run_figures
-from tokenroll.viewer.rundir import RunDir, load_run
+from tokenroll.viewer.rundir import RunDir, load_run, paused_gc
 from tokenroll.viewer.tapes import Tape, advantage_scale, build_tapes, tape_payload
 from tokenroll.viewer.tokens import vocab_payload
 from tokenroll.viewer.traces import trace_view
@@ -155,15 +155,16 @@ def headline(run: RunDir, figures: Sequence[Figure]) -> list[list[str]]:
 
 def build_page(run: RunDir) -> str:
     """The whole HTML file of a loaded run."""
-    prepared = [prepare_trajectory(i, t) for i, t in enumerate(run.trajectories)]
-    rows = [p.row for p in prepared]
-    figures = run_figures(run.trajectories, run.metadata, [r.tokens for r in rows])
-    ids = {token for t in run.trajectories for s in t.steps for token in (*s.prompt_ids, *s.completion_ids)}
-    data = [
-        _script("run-data", run_payload(run, rows, figures)),
-        _script("vocab-data", vocab_payload(run.vocab, ids)),
-        *(_script(f"t{p.payload['i']}", p.payload) for p in prepared),
-    ]
+    with paused_gc():
+        prepared = [prepare_trajectory(i, t) for i, t in enumerate(run.trajectories)]
+        rows = [p.row for p in prepared]
+        figures = run_figures(run.trajectories, run.metadata, [r.tokens for r in rows])
+        ids = {token for t in run.trajectories for s in t.steps for token in (*s.prompt_ids, *s.completion_ids)}
+        data = [
+            _script("run-data", run_payload(run, rows, figures)),
+            _script("vocab-data", vocab_payload(run.vocab, ids)),
+            *(_script(f"t{p.payload['i']}", p.payload) for p in prepared),
+        ]
     template = _static("view.html")
     title = f"tokenroll · {_escape(run.path.resolve().name)}"
     # One pass of replacements: the inlined script and data never go through another.

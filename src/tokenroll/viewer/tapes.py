@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from itertools import groupby
 from typing import Any
 
 from tokenroll.core.attribution import SCAFFOLD
@@ -287,15 +288,13 @@ def _yes_no(value: bool | None) -> str:
 
 
 def runs(values: list[Any]) -> list[Any]:
-    """Run-length encoding as a flat list `[value, count, value, count, ...]` (booleans as 0/1)."""
+    """Run-length encoding as a flat list `[value, count, value, count, ...]` (booleans as 0/1).
+
+    Columns are homogeneous (all bools, ints, or floats and None), so `==` runs are exact.
+    """
     out: list[Any] = []
-    for value in values:
-        if isinstance(value, bool):
-            value = int(value)
-        if out and out[-2] == value and type(out[-2]) is type(value):
-            out[-1] += 1
-        else:
-            out += (value, 1)
+    for value, group in groupby(values):
+        out += (int(value) if isinstance(value, bool) else value, len(list(group)))
     return out
 
 
