@@ -121,8 +121,7 @@ def test_hovering_a_token_shows_its_tooltip(viewer, by_id, sample_run):
         page.wait_for_selector("#tip:not([hidden])")
         text = page.inner_text("#tip")
         assert text == tooltip(tape, position, sample_run.vocab)
-    assert "id 606" in text or "id 151644" in text
-    page.hover(f'.tape[data-sample="0"] .tok[data-i="230"]')
+    page.hover('.tape[data-sample="0"] .tok[data-i="230"]')
     text = page.inner_text("#tip")
     assert "id 606" in text and "role: assistant" in text and "logprob: -0.5000" in text
     assert "advantage: -0.2500" in text and "message: 3" in text

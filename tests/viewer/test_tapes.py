@@ -61,7 +61,7 @@ def test_step_labels():
 def test_logprobs_and_advantages_only_on_completion_tokens(by_id):
     trajectory = by_id("multi")
     first, second = build_tapes(trajectory)
-    s0, s1, _ = trajectory.steps
+    s0, _s1, _ = trajectory.steps
     assert first.logprobs[:183] == [None] * 183
     assert first.logprobs[183:208] == s0.completion_logprobs
     assert first.logprobs[208:227] == [None] * 19

@@ -25,7 +25,7 @@ from tokenroll.core.trajectory import Trajectory
 from tokenroll.viewer.colours import palette
 from tokenroll.viewer.figures import Figure, fmt, run_figures
 from tokenroll.viewer.rundir import RunDir, load_run, paused_gc
-from tokenroll.viewer.tapes import Tape, advantage_scale, build_tapes, tape_payload
+from tokenroll.viewer.tapes import advantage_scale, build_tapes, tape_payload
 from tokenroll.viewer.tokens import vocab_payload
 from tokenroll.viewer.traces import trace_view
 

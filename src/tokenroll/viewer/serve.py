@@ -15,7 +15,7 @@ def make_server(page: Path, port: int = 0) -> http.server.ThreadingHTTPServer:
     names = {"/", f"/{page.name}"}
 
     class Handler(http.server.BaseHTTPRequestHandler):
-        def do_GET(self) -> None:  # noqa: N802 (the http.server spelling)
+        def do_GET(self) -> None:
             if self.path.split("?", 1)[0] not in names:
                 self.send_error(404, "only the viewer page is served here")
                 return

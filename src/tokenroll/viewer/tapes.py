@@ -264,17 +264,15 @@ def tooltip(tape: Tape, position: int, vocab: Mapping[int, str] | None) -> str:
         role = f"{role} ({tool})" if tool else role
     part = "completion" if tape.completion[position] else "prompt"
     logprob, advantage = tape.logprobs[position], tape.advantages[position]
+    sampled = _yes_no(None if tape.sampled is None else tape.sampled[position])
+    content = _yes_no(None if tape.is_content is None else tape.is_content[position])
     return "\n".join([
         f"token {position} · id {token_id}",
         f"text: {text}" + (" (special)" if special else ""),
         f"message: {message}",
         f"role: {role or '—'}",
         f"step: {tape.step_of[position]} ({part})",
-        "sampled: {} · content: {} · loss: {}".format(
-            _yes_no(None if tape.sampled is None else tape.sampled[position]),
-            _yes_no(None if tape.is_content is None else tape.is_content[position]),
-            _yes_no(tape.loss_mask[position]),
-        ),
+        f"sampled: {sampled} · content: {content} · loss: {_yes_no(tape.loss_mask[position])}",
         "logprob: " + ("—" if logprob is None else f"{logprob:.4f}"),
         "advantage: " + ("—" if advantage is None else f"{advantage:+.4f}"),
     ])
