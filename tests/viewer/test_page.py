@@ -78,3 +78,18 @@ def test_write_page_defaults_to_the_run_directory(tmp_path):
     assert path == tmp_path / "view.html"
     assert json.loads(scripts(path.read_text())["vocab-data"]) == {"text": {}, "special": [], "newline": []}
     assert not list(tmp_path.glob(".*.tmp"))
+
+
+def test_metadata_of_unexpected_shapes_still_gives_a_page(tmp_path):
+    write_sample_run(tmp_path, with_metadata=False)
+    odd = {"model": {"name": "m"}, "counts": 5, "pass_at_k": {"1": "high", "x": 0.5}, "timing": {"wall_seconds": "1"},
+           "prompt_stats": [1], "environment": None, "reward": {"mean": float("nan")}}
+    (tmp_path / "metadata.json").write_text(json.dumps(odd))
+    run = load_run(tmp_path)
+    data = scripts(build_page(run))
+    payload = json.loads(data["run-data"])
+    cards = {label: value for label, value, _detail in payload["headline"]}
+    assert cards["model"] == "{'name': 'm'}" and cards["rollouts"] == "5" and "wall time" not in cards
+    figures = {f["id"]: f for f in payload["figures"]}
+    assert figures["pass-at-k"]["bars"] == [["pass@x", 0.5, "pass@x = 0.5000"]]
+    assert payload["metadata"]["reward"] == {"mean": None}  # NaN is not JSON
