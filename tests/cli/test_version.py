@@ -12,7 +12,9 @@ def test_version_prints_package_python_and_extras(capsys):
     assert lines[1].startswith(f"python {sys.version_info.major}.{sys.version_info.minor}.")
     assert lines[2:] == [
         f"extra [{name}]: {'installed' if present else 'not installed'}"
-        for name, present in [("local", _has("torch")), ("vllm", _has("vllm")), ("dev", True)]
+        for name, present in [
+            ("local", _has("torch")), ("vllm", _has("vllm")), ("viewer", _has("playwright")), ("dev", True),
+        ]
     ]
 
 

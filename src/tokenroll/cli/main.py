@@ -10,9 +10,9 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from tokenroll.cli import cruxeval, eval, export, serve, trace, version
+from tokenroll.cli import cruxeval, eval, export, serve, trace, version, view
 
-_COMMAND_MODULES = [version, eval, export, trace, cruxeval, serve]
+_COMMAND_MODULES = [version, eval, export, view, trace, cruxeval, serve]
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -12,6 +12,7 @@ import tokenroll
 _EXTRAS = {
     "local": "torch",
     "vllm": "vllm",
+    "viewer": "playwright",
     "dev": "pytest",
 }
 
