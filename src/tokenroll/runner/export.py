@@ -33,7 +33,7 @@ def sample_rows(trajectories: list[Trajectory]) -> Iterator[dict[str, Any]]:
         for index, sample in enumerate(trajectory.to_samples()):
             row: dict[str, Any] = {
                 "trajectory_id": trajectory.id,
-                "example_id": str(trajectory.example_id),
+                "example_id": trajectory.example_id,
                 "rollout_index": trajectory.rollout_index,
                 "sample_index": index,
                 "reward": trajectory.reward,
@@ -55,6 +55,7 @@ def export_run(run_dir: str | Path, fmt: str, out: str | Path | None = None, *, 
     if not directory.results.exists():
         raise FileNotFoundError(f"{directory.results} does not exist: is {directory.path} a run directory?")
     trajectories = [t for t in directory.load() if include_errored or t.error is None]
+    trajectories.sort(key=lambda t: (t.example_id, t.rollout_index))  # the same order on every export
     target = Path(out) if out is not None else directory.path / f"export-{fmt}{FORMATS[fmt]}"
     if fmt == "samples-parquet":
         count = _write_parquet(target, list(sample_rows(trajectories)))

@@ -172,5 +172,6 @@ def test_summarize_with_several_passes(env):
     tasks = [TraceTask(id=row["id"], code=row["code"], call=row["call"], expected_output=row["answer"]) for row in rows]
     official = score_output_predictions(predictions, tasks)
     assert official.skipped == 1
-    assert env.summarize(trajectories) == {"pass_at_k": {"1": official.pass_at_1, "5": official.pass_at_5}}
-    assert (official.pass_at_1, official.pass_at_5) == pytest.approx(((2 / 3 + 1 / 6) / 2 * 100, (1 + 5 / 6) / 2 * 100))
+    # The fewest rollouts of an example is 4: pass@5 would be the estimator's 1.0-for-anything, so it is left out.
+    assert env.summarize(trajectories) == {"pass_at_k": {"1": official.pass_at_1}}
+    assert official.pass_at_1 == pytest.approx((2 / 3 + 1 / 6) / 2 * 100)

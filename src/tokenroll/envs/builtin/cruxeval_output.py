@@ -9,6 +9,7 @@ run's pass@k (in `summarize`) follows the evaluator's rules exactly.
 
 from __future__ import annotations
 
+import ast
 import asyncio
 import re
 from collections.abc import Mapping, Sequence
@@ -38,8 +39,24 @@ def extract_prediction(response: str) -> str:
     blocks = _ANSWER.findall(response)
     text = (blocks[-1] if blocks else response).strip()
     if text.startswith("assert ") and "==" in text:
-        text = text.split("==", 1)[1]
-    return text.strip()
+        return _asserted_value(text)
+    return text
+
+
+def _asserted_value(text: str) -> str:
+    """The right side of `assert left == right`, found by parsing so an `==` inside a string stays put."""
+    try:
+        statement = ast.parse(text).body[0]
+    except (SyntaxError, IndexError):
+        statement = None
+    if (
+        isinstance(statement, ast.Assert)
+        and isinstance(statement.test, ast.Compare)
+        and len(statement.test.ops) == 1
+        and isinstance(statement.test.ops[0], ast.Eq)
+    ):
+        return (ast.get_source_segment(text, statement.test.comparators[0]) or "").strip()
+    return text.split("==", 1)[1].strip()  # not Python: the text after the first `==`
 
 
 class CruxEvalOutputEnv(SingleTurnEnv):
@@ -72,15 +89,19 @@ class CruxEvalOutputEnv(SingleTurnEnv):
         return 1.0 if result.ok else 0.0
 
     def summarize(self, trajectories: Sequence[Trajectory]) -> dict[str, Any]:
-        """pass@1 and pass@5 in percent, by the official evaluator's rules, over the examples run."""
+        """pass@1 and pass@5 in percent by the official evaluator's rules, each k only up to the rollouts per example."""
         by_example: dict[Any, list[Trajectory]] = {}
         for trajectory in trajectories:
             by_example.setdefault(trajectory.example_id, []).append(trajectory)
-        scores: dict[str, list[float]] = {str(k): [] for k in _K_VALUES}
+        # pass@k needs k samples: with fewer, the evaluator's estimator reports 1.0 for any result.
+        fewest = min((len(group) for group in by_example.values()), default=0)
+        k_values = [k for k in _K_VALUES if k <= fewest]
+        scores: dict[str, list[float]] = {str(k): [] for k in k_values}
         for group in by_example.values():
-            checked = [t.extras.get("state", {}).get("checked") for t in group]
+            # A skipped prediction drops out of n; one whose check never ran (the sandbox failed) is a failure.
+            checked = [_checked(t) for t in group]
             n, c = official_counts([ok for ok in checked if ok is not None], len(group))
-            for k in _K_VALUES:
+            for k in k_values:
                 scores[str(k)].append(pass_at_k(n, c, k))
         # The evaluator's float order (mean, then percent), so the figures match it bit for bit.
         return {"pass_at_k": {k: sum(v) / len(v) * 100 for k, v in scores.items() if v}}
@@ -89,6 +110,14 @@ class CruxEvalOutputEnv(SingleTurnEnv):
         if self._pool is not None:
             self._pool.close()
             self._pool = None
+
+
+def _checked(trajectory: Trajectory) -> bool | None:
+    """Whether the rollout's prediction passed its check; None when the evaluator skipped it."""
+    state = trajectory.extras.get("state", {})
+    if state.get("skipped"):
+        return None
+    return bool(state.get("checked", False))
 
 
 def cruxeval_output(path: str | None = None, workers: int = 2, **options: Any) -> CruxEvalOutputEnv:
