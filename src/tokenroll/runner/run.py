@@ -25,7 +25,7 @@ from tokenroll.engines.base import SamplingParams
 from tokenroll.envs.advantages import Baseline, assign_advantages
 from tokenroll.envs.base import Environment, Policy
 from tokenroll.runner.progress import Progress
-from tokenroll.runner.rundir import RolloutKey, RunDir
+from tokenroll.runner.rundir import ResultsWriter, RolloutKey, RunDir
 from tokenroll.runner.summary import run_figures
 
 METADATA_VERSION = 1
@@ -93,12 +93,13 @@ async def evaluate(
     if not rows:
         raise ValueError(f"environment {env.name!r} has no rows to run")
     r = config.rollouts_per_example
-    kept: dict[RolloutKey, Trajectory] = {}
+    existing: dict[RolloutKey, Trajectory] = {}
     if directory is not None:
         if resume:
-            kept = {(t.example_id, t.rollout_index): t for t in directory.load() if t.error is None}
+            existing = {(t.example_id, t.rollout_index): t for t in directory.load()}
         else:
             directory.create()
+    kept = {key: t for key, t in existing.items() if t.error is None}
     plan = {e: [i for i in range(r) if (e, i) not in kept] for e in range(len(rows))}
     plan = {e: indices for e, indices in plan.items() if indices}
     limits = env.limits.merged(config.limits)
@@ -123,10 +124,12 @@ async def evaluate(
         runner.progress.close()
         env.close()
 
-    trajectories = directory.load() if directory is not None else runner.finished
-    trajectories.sort(key=lambda t: (t.example_id, t.rollout_index))
-    if directory is not None and runner.rewritten:
-        directory.compact(trajectories)  # one line per rollout: reruns replaced their old lines
+    final = dict(existing)
+    for trajectory in runner.finished:
+        final[(trajectory.example_id, trajectory.rollout_index)] = trajectory
+    trajectories = sorted(final.values(), key=lambda t: (t.example_id, t.rollout_index))
+    if directory is not None and len(final) < len(existing) + len(runner.finished):
+        directory.compact(trajectories)  # one line per rollout: rescored and rerun rollouts replace their old lines
     wall = time.perf_counter() - started
     metadata.update(run_figures(trajectories, expected=total, pass_metric=env.pass_metric))
     metadata.update(env.summarize([t for t in trajectories if t.error is None]))
@@ -162,8 +165,8 @@ class _GroupRunner:
         self.rows = rows
         self.kept = kept
         self.directory = directory
-        self.finished: list[Trajectory] = []  # kept in memory only when there is no run directory
-        self.rewritten = False
+        self.finished: list[Trajectory] = []
+        self._writer: ResultsWriter | None = None
         self.rollouts_run = 0
         self.progress: Progress
         self._slots = asyncio.Semaphore(config.concurrency)
@@ -178,9 +181,12 @@ class _GroupRunner:
             for example, indices in queue:
                 await self._group(example, indices)
 
-        await asyncio.gather(*(work() for _ in range(workers)))
-        if self.directory is not None and self.directory.results.exists():
-            self.directory.append([], sync=True)
+        self._writer = None if self.directory is None else self.directory.writer()
+        try:
+            await asyncio.gather(*(work() for _ in range(workers)))
+        finally:
+            if self._writer is not None:
+                self._writer.close()
 
     async def _group(self, example: int, indices: list[int]) -> None:
         fresh = await asyncio.gather(*(self._rollout(example, index) for index in indices))
@@ -197,12 +203,9 @@ class _GroupRunner:
             except Exception as exc:
                 for trajectory in ok:
                     trajectory.error = f"scoring failed: {type(exc).__name__}: {exc}"
-        if self.directory is not None:
-            if old:
-                self.rewritten = True  # the old members were rescored: their new lines supersede the old
-            self.directory.append(group, sync=self._sync_due())
-        else:
-            self.finished.extend(group)
+        if self._writer is not None:
+            self._writer.write(group, sync=self._sync_due())
+        self.finished.extend(group)
         errored = [t for t in fresh if t.error is not None]
         self.progress.update(len(fresh), [t.reward for t in fresh if t.error is None and t.reward is not None], len(errored))
 

@@ -64,6 +64,10 @@ class RunDir:
         """Append whole lines in one write (fsync with `sync`; a kill cannot tear a write that returned)."""
         append_jsonl(self.results, trajectories, sync=sync)
 
+    def writer(self) -> ResultsWriter:
+        """An open appender for a run's many writes (a torn last line is repaired first)."""
+        return ResultsWriter(self.results)
+
     def load(self) -> list[Trajectory]:
         """The run's rollouts, the last line of each (example, rollout) pair, in file order."""
         if not self.results.exists():
@@ -89,6 +93,28 @@ class RunDir:
 
     def write_vocab(self, vocab: Mapping[str, str]) -> None:
         _write_atomically(self.vocab, orjson.dumps(dict(sorted(vocab.items(), key=lambda kv: int(kv[0])))))
+
+
+class ResultsWriter:
+    """Keeps `results.jsonl` open for appending whole groups, each in one flushed write."""
+
+    def __init__(self, path: Path) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        repair_jsonl(path)
+        self._file = open(path, "ab")
+
+    def write(self, trajectories: Iterable[Trajectory], *, sync: bool = False) -> None:
+        payload = b"".join(dumps_trajectory(t) + b"\n" for t in trajectories)  # encoded whole before writing
+        self._file.write(payload)
+        self._file.flush()
+        if sync:
+            os.fsync(self._file.fileno())
+
+    def close(self) -> None:
+        if not self._file.closed:
+            self._file.flush()
+            os.fsync(self._file.fileno())
+            self._file.close()
 
 
 def _write_atomically(path: Path, data: bytes) -> None:
