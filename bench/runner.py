@@ -15,7 +15,8 @@ rollouts in flight):
   in a virtualenv of its own that this script builds on first use, from the pins in
   `bench/verifiers-0.3.1.txt`, under `${TOKENROLL_CACHE:-${XDG_CACHE_HOME:-~/.cache}/tokenroll}`
   (about a minute and 0.7 GB; no torch), and reuses after.
-- tokenroll: `run_tokenroll_side` below, in this process, on `/v1/completions` with token ids.
+- tokenroll: the runner (`tokenroll.runner.evaluate`, what `tokenroll eval` runs) in this
+  process, on `/v1/completions` with token ids, results written to a temporary run directory.
 
 `--server inprocess` (the default) runs the stub on each side's own event loop, so its cost
 counts against each side as a server sharing the machine would; `--server process` runs one
@@ -41,6 +42,7 @@ import os
 import shutil
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -55,9 +57,10 @@ import aiohttp
 import orjson
 
 from tests.assets import tokenizers_root
-from tokenroll.engines import SamplingParams
 from tokenroll.engines.vllm import VLLMEngine
+from tokenroll.envs import Policy, Rubric, SingleTurnEnv
 from tokenroll.render import load_renderer
+from tokenroll.runner import EvalConfig, evaluate
 
 VERIFIERS_PINS = BENCH / "verifiers-0.3.1.txt"
 # Bump to rebuild the verifiers virtualenv when the way it is built changes.
@@ -83,31 +86,25 @@ def smollm2_renderer():
 async def run_tokenroll_side(
     rows: list[dict[str, str]], concurrency: int, base_url: str, rollouts_per_example: int
 ) -> dict:
-    """One whole evaluation on the tokenroll side; the JSON shape of `_verifiers_side.py`.
+    """One whole `tokenroll eval` of the workload (the runner, results written to a temporary
+    run directory); the JSON shape of `_verifiers_side.py`."""
 
-    STAND-IN until tokenroll's runner (`tokenroll eval`) exists: it drives the bare
-    `VLLMEngine.generate` itself, `concurrency` rollouts in flight, each one rendering the
-    row's prompt with SmolLM2's renderer, generating, parsing the completion and scoring it.
-    Replace its body with the runner over the same rows, system prompt and reward.
-    """
-    renderer = smollm2_renderer()
-    sampling = SamplingParams(max_tokens=workload.MAX_TOKENS, temperature=workload.TEMPERATURE)
-    jobs = iter([row for row in rows for _ in range(rollouts_per_example)])
-    rewards: list[float] = []
+    def exact_match(response: str, answer: str) -> float:
+        return workload.exact_match(response, answer)
 
-    async def worker(engine: VLLMEngine) -> None:
-        for row in jobs:
-            prompt = renderer.render_ids(workload.messages(row), add_generation_prompt=True)
-            generation = await engine.generate(prompt, sampling)
-            completion = renderer.parse_completion(generation.completion_ids)
-            rewards.append(workload.exact_match(completion.content or "", row["answer"]))
-
+    env = SingleTurnEnv(rows, system_prompt=workload.SYSTEM_PROMPT, rubric=Rubric([exact_match]))
+    config = EvalConfig(
+        num_examples=None,
+        rollouts_per_example=rollouts_per_example,
+        concurrency=concurrency,
+        sampling={"max_tokens": workload.MAX_TOKENS, "temperature": workload.TEMPERATURE},
+    )
     start, cpu = time.perf_counter(), time.process_time()
-    async with VLLMEngine(
-        base_url, workload.MODEL, tokens_endpoint="completions", max_connections=concurrency
-    ) as engine:
-        await asyncio.gather(*(worker(engine) for _ in range(concurrency)))
+    with tempfile.TemporaryDirectory() as run_dir:
+        async with VLLMEngine(base_url, workload.MODEL, max_connections=concurrency) as engine:
+            result = await evaluate(env, Policy(engine, smollm2_renderer()), config, run_dir=run_dir)
     seconds, cpu = time.perf_counter() - start, time.process_time() - cpu
+    rewards = [t.reward for t in result.trajectories if t.reward is not None]
     return {
         "side": "tokenroll",
         "concurrency": concurrency,
