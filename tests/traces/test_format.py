@@ -130,3 +130,13 @@ def test_round_trip_through_the_llama3_tokenizer(cruxeval_traces):
     assert ids[:1] == [128103] and ids[-2:] == [128100, 128001]
     assert encode("{}") == [6390]
     assert _without_raw(parse_trace_ids(ids, decode).frames) == trace_frames
+
+
+def test_frames_as_json_records():
+    frames = [Frame(Event.CALL, "def f(x):\n", state={"x": "1"}),
+              Frame(Event.RETURN, "    return x\n", value="1"),
+              Frame(None, None, problem="does not start with an event token")]
+    records = [frame.to_dict() for frame in frames]
+    assert records[1] == {"event": "return", "source": "    return x\n", "state": None,
+                          "value": "1", "problem": None}
+    assert [Frame.from_dict(record) for record in records] == frames

@@ -3,6 +3,8 @@
 A rollout renders the row's prompt, then alternates model turns (through a `TurnSampler`,
 so later turns are stitched token-in/token-out) with the environment's reply, until
 `is_completed` says so, the reply is empty, or a limit ends it with its stop reason.
+The hooks run in this order: `initial_state`, `setup_state`, `format_prompt`, then per
+model turn `is_completed` and, unless it ends the episode, `env_response`.
 """
 
 from __future__ import annotations
@@ -14,9 +16,8 @@ from dataclasses import replace
 from typing import Any
 
 from tokenroll.core.messages import Message, as_messages
-from tokenroll.core.steps import Step
 from tokenroll.core.trajectory import StopReason, Trajectory
-from tokenroll.engines.base import EngineError
+from tokenroll.envs._episode import Clock, TokenBudget, guarded
 from tokenroll.envs.base import Environment, Limits, Policy
 from tokenroll.envs.datasets import DatasetSource
 from tokenroll.envs.tools import Toolbox
@@ -62,6 +63,9 @@ class MultiTurnEnv(Environment):
         """The rollout's state before its first turn."""
         return {}
 
+    async def setup_state(self, row: Mapping[str, Any], state: dict[str, Any]) -> None:
+        """Async work before the first turn (e.g. computing ground truth), under the rollout's limits."""
+
     async def is_completed(self, messages: list[Message], state: dict[str, Any]) -> bool:
         """Whether the episode is over after the model's latest message."""
         return False
@@ -78,44 +82,32 @@ class MultiTurnEnv(Environment):
         trajectory.extras["state"] = state
         started = time.perf_counter()
         sampler = policy.sampler(tools=self.tool_schemas, max_seq_len=self.limits.max_seq_len)
-        clock = _Clock()
-        try:
-            async with asyncio.timeout(self.limits.timeout) as deadline:
-                trajectory.stop_reason = await self._episode(sampler, row, state, clock)
-        except TimeoutError:
-            if deadline.expired():
-                trajectory.stop_reason = StopReason.TIMEOUT
-            else:
-                trajectory.stop_reason, trajectory.error = StopReason.ENV_ERROR, _describe(TimeoutError())
-        except EngineError as exc:
-            trajectory.stop_reason, trajectory.error = StopReason.ENGINE_ERROR, _describe(exc)
-        except Exception as exc:
-            trajectory.stop_reason, trajectory.error = StopReason.ENV_ERROR, _describe(exc)
+        clock = Clock()
+        trajectory.stop_reason, trajectory.error = await guarded(self.limits, self._episode(sampler, row, state, clock))
         trajectory.steps = sampler.steps
         trajectory.timing = {"total": time.perf_counter() - started, "model": clock.model, "env": clock.env}
         trajectory.extras["prompt_stats"] = sampler.stats.to_dict()
         return trajectory
 
-    async def _episode(self, sampler: TurnSampler, row: Mapping[str, Any], state: dict[str, Any], clock: _Clock) -> StopReason:
+    async def _episode(self, sampler: TurnSampler, row: Mapping[str, Any], state: dict[str, Any], clock: Clock) -> StopReason:
         limits = self.limits
+        tick = time.perf_counter()
+        await self.setup_state(row, state)
         messages = self.format_prompt(row)
+        clock.env += time.perf_counter() - tick
         base = sampler.sampling
-        per_turn = base.max_tokens if limits.max_tokens is None else min(base.max_tokens, limits.max_tokens)
-        sampled = 0
+        budget = TokenBudget.of(limits, base)
         turns = 0
         while True:
-            budget = per_turn
-            if limits.max_sampled_tokens is not None:
-                budget = min(budget, limits.max_sampled_tokens - sampled)
-                if budget < 1:
-                    return StopReason.MAX_SAMPLED_TOKENS
-            sampler.sampling = base if budget == base.max_tokens else replace(base, max_tokens=budget)
+            max_tokens = budget.next_turn()
+            if max_tokens is None:
+                return StopReason.MAX_SAMPLED_TOKENS
+            sampler.sampling = base if max_tokens == base.max_tokens else replace(base, max_tokens=max_tokens)
             tick = time.perf_counter()
             step = await sampler.step(messages)
             clock.model += time.perf_counter() - tick
             turns += 1
-            sampled += len(step.completion_ids)
-            cut = _cut_reason(step, limits, sampled, per_turn)
+            cut = budget.spend(step)
             if cut is not None:
                 return cut
             if "parse_error" in step.extras:
@@ -176,31 +168,3 @@ class ToolEnv(MultiTurnEnv):
         state["tool_calls"] = state.get("tool_calls", 0) + len(results)
         state["tool_errors"] = state.get("tool_errors", 0) + sum(result.error is not None for result in results)
         return [result.message for result in results]
-
-
-class _Clock:
-    """Seconds a rollout spent waiting on the model and in the environment's hooks."""
-
-    __slots__ = ("model", "env")
-
-    def __init__(self) -> None:
-        self.model = 0.0
-        self.env = 0.0
-
-
-def _cut_reason(step: Step, limits: Limits, sampled: int, per_turn: int) -> StopReason | None:
-    """The stop reason of a turn cut short by a limit, or None when it was not cut."""
-    if step.overlong_prompt:
-        return StopReason.CONTEXT_OVERFLOW
-    if not step.is_truncated:
-        return None
-    if limits.max_seq_len is not None and len(step.prompt_ids) + len(step.completion_ids) >= limits.max_seq_len:
-        return StopReason.CONTEXT_OVERFLOW
-    if limits.max_sampled_tokens is not None and sampled >= limits.max_sampled_tokens and len(step.completion_ids) < per_turn:
-        return StopReason.MAX_SAMPLED_TOKENS
-    return StopReason.MAX_TOKENS
-
-
-def _describe(exc: BaseException) -> str:
-    return f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
-

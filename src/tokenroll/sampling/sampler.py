@@ -100,6 +100,16 @@ class TurnSampler:
 
     # --- token modes ---------------------------------------------------------------------
 
+    async def complete(self, prompt_ids: Sequence[int]) -> Step:
+        """Sample a completion of raw prompt ids (no chat template, nothing parsed).
+
+        The step has no messages and no attribution; `max_seq_len` caps it as it caps turns.
+        """
+        self.stats.turns += 1
+        step = await self._sample(list(prompt_ids), None, [], {"mode": "raw", "built": "raw"}, parse=False)
+        self.steps.append(step)
+        return step
+
     async def _token_step(self, conversation: list[Message]) -> Step:
         prompt = await self._build_prompt(conversation)
         record: dict[str, Any] = {"mode": self.mode.value, "built": prompt.built, "reason": prompt.reason}
@@ -107,36 +117,48 @@ class TurnSampler:
             record["source"] = self.template_source
         if prompt.built == "bridge" and self.drift_check:
             record["drift"] = await self._drift(prompt.ids, conversation)
-        sampling, capped = self._budget(len(prompt.ids))
+        return await self._sample(prompt.ids, prompt.attribution, conversation, record, parse=True)
+
+    async def _sample(
+        self,
+        prompt_ids: list[int],
+        attribution: RenderedTokens | None,
+        conversation: list[Message],
+        record: dict[str, Any],
+        *,
+        parse: bool,
+    ) -> Step:
+        """Call the engine on a built prompt, within `max_seq_len`, and return the exact Step."""
+        sampling, capped = self._budget(len(prompt_ids))
         self._capped = capped
         if sampling is None:
             # No room left for a single token: the engine is not called.
             record["skipped"] = "prompt reaches max_seq_len"
             step = Step(
-                prompt_ids=prompt.ids,
+                prompt_ids=prompt_ids,
                 completion_ids=[],
                 prompt_messages=conversation,
                 finish_reason=FinishReason.LENGTH.value,
                 is_truncated=True,
                 overlong_prompt=True,
-                prompt_attribution=prompt.attribution,
+                prompt_attribution=attribution,
                 extras={"prompt": record},
             )
             return fit_to_max_seq_len(step, self.max_seq_len)
-        generation = await self.engine.generate(prompt.ids, sampling)
-        _check_prompt_echo(prompt.ids, generation)
+        generation = await self.engine.generate(prompt_ids, sampling)
+        _check_prompt_echo(prompt_ids, generation)
         # The engine's tokens live on the step only (not copied onto the message), so results store them once.
-        message, parse_record = self._parse(generation.completion_ids, prompt.ids)
+        message, parse_record = self._parse(generation.completion_ids, prompt_ids) if parse else (None, {})
         extras: dict[str, Any] = {"prompt": record, **parse_record}
         step = Step(
-            prompt_ids=prompt.ids,
+            prompt_ids=prompt_ids,
             completion_ids=list(generation.completion_ids),
             prompt_messages=conversation,
             completion_message=message,
             completion_logprobs=None if generation.completion_logprobs is None else list(generation.completion_logprobs),
             finish_reason=generation.finish_reason.value,
             is_truncated=generation.finish_reason is FinishReason.LENGTH,
-            prompt_attribution=prompt.attribution,
+            prompt_attribution=attribution,
             extras=extras,
         )
         return step if self.max_seq_len is None else fit_to_max_seq_len(step, self.max_seq_len)

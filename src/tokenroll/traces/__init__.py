@@ -61,6 +61,7 @@ from tokenroll.traces.tasks import (
     load_humaneval,
     load_jsonl_tasks,
 )
+from tokenroll.traces.vocab import TraceVocab, VocabMode
 
 __all__ = [
     "EXTRA_METRICS", "TABLE9_METRICS", "UNCHANGED", "Event", "Frame", "GenerationSample",
@@ -72,4 +73,5 @@ __all__ = [
     "parse_trace", "parse_trace_ids", "pass_at_k", "prompt_ids", "prompt_text",
     "resolve_states", "score_generations", "score_output_predictions", "score_trace",
     "single_step_completion", "single_step_prompt", "text_to_ids", "token_statistics",
+    "TraceVocab", "VocabMode",
 ]

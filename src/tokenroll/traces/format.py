@@ -3,23 +3,26 @@
 A trace is a list of *pieces*: special tokens (`Special`) and plain text between them.
 Text and token ids are two spellings of the same pieces, so every conversion goes through
 them. Plain text is turned into ids by a caller-given `encode`; special tokens are always
-inserted by id, never by encoding their string (CWM's tokenizer would not map them).
+inserted by id, never by encoding their string (CWM's tokenizer would not map them). Their
+ids are CWM's unless a vocabulary that places them elsewhere gives its own (`SpecialIds`).
 """
 
 from __future__ import annotations
 
 import json
 import re
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 
 from tokenroll.traces.frames import EVENT_TOKENS, Frame, Special
 
 Piece = Special | str
 Encode = Callable[[str], list[int]]
 Decode = Callable[[list[int]], str]
+SpecialIds = Mapping[Special, int]
+"""Where a vocabulary puts each special token (CWM's own ids when not given)."""
 
 _SPECIAL_BY_TEXT = {token.text: token for token in Special}
-_SPECIAL_IDS = frozenset(int(token) for token in Special)
+_CWM_SPECIALS = {int(token): token for token in Special}
 _SPECIAL_PATTERN = re.compile("(" + "|".join(re.escape(text) for text in _SPECIAL_BY_TEXT) + ")")
 
 
@@ -54,11 +57,13 @@ def pieces_to_text(pieces: Iterable[Piece]) -> str:
     return "".join(piece.text if isinstance(piece, Special) else piece for piece in pieces)
 
 
-def pieces_to_ids(pieces: Iterable[Piece], encode: Encode) -> list[int]:
+def pieces_to_ids(
+    pieces: Iterable[Piece], encode: Encode, special_ids: SpecialIds | None = None
+) -> list[int]:
     ids: list[int] = []
     for piece in pieces:
         if isinstance(piece, Special):
-            ids.append(int(piece))
+            ids.append(int(piece) if special_ids is None else special_ids[piece])
         elif piece:
             ids.extend(encode(piece))
     return ids
@@ -73,16 +78,20 @@ def text_to_pieces(text: str) -> list[Piece]:
     ]
 
 
-def ids_to_pieces(ids: Sequence[int], decode: Decode) -> list[Piece]:
+def ids_to_pieces(
+    ids: Sequence[int], decode: Decode, special_ids: SpecialIds | None = None
+) -> list[Piece]:
     """Group token ids into special tokens and decoded runs of ordinary ids."""
+    specials = _CWM_SPECIALS if special_ids is None else {i: token for token, i in special_ids.items()}
     pieces: list[Piece] = []
     run: list[int] = []
     for token_id in ids:
-        if token_id in _SPECIAL_IDS:
+        token = specials.get(token_id)
+        if token is not None:
             if run:
                 pieces.append(decode(run))
                 run = []
-            pieces.append(Special(token_id))
+            pieces.append(token)
         else:
             run.append(token_id)
     if run:

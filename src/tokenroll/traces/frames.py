@@ -86,6 +86,18 @@ class Frame:
     def well_formed(self) -> bool:
         return self.problem is None
 
+    def to_dict(self) -> dict[str, object]:
+        """JSON-safe `{"event", "source", "state", "value", "problem"}` (`raw` is left out)."""
+        return {"event": None if self.event is None else self.event.value, "source": self.source,
+                "state": self.state, "value": self.value, "problem": self.problem}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, object]) -> Frame:
+        """Read a frame written by `to_dict`."""
+        event = data.get("event")
+        return cls(event=None if event is None else Event(event), source=data.get("source"),
+                   state=data.get("state"), value=data.get("value"), problem=data.get("problem"))
+
 
 class Outcome(StrEnum):
     """How a ground-truth trace ended."""

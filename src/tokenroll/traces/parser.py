@@ -5,7 +5,14 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 
-from tokenroll.traces.format import Decode, Piece, ids_to_pieces, pieces_to_text, text_to_pieces
+from tokenroll.traces.format import (
+    Decode,
+    Piece,
+    SpecialIds,
+    ids_to_pieces,
+    pieces_to_text,
+    text_to_pieces,
+)
 from tokenroll.traces.frames import TOKEN_EVENTS, Event, Frame, ParsedTrace, Special
 
 
@@ -14,9 +21,11 @@ def parse_trace(text: str) -> ParsedTrace:
     return parse_pieces(text_to_pieces(text))
 
 
-def parse_trace_ids(ids: Sequence[int], decode: Decode) -> ParsedTrace:
+def parse_trace_ids(
+    ids: Sequence[int], decode: Decode, special_ids: SpecialIds | None = None
+) -> ParsedTrace:
     """Parse token ids; `decode` turns runs of ordinary ids into text."""
-    return parse_pieces(ids_to_pieces(ids, decode))
+    return parse_pieces(ids_to_pieces(ids, decode, special_ids))
 
 
 def parse_pieces(pieces: Sequence[Piece]) -> ParsedTrace:

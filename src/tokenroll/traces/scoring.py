@@ -370,12 +370,11 @@ def score_generations(
             expected = sample.expected_output or trace.return_value
             if result.score is None or expected is None:
                 continue
-            predicted = result.score.predicted_output
-            if predicted is None:
+            job = output_check(sample.code, expected, result.score.predicted_output, check_timeout)
+            if job is None:
                 result.score.pass_at_1 = 0.0
                 continue
-            program = check_program(sample.code, expected, predicted)
-            checks.append((result, Job(code=program, timeout=check_timeout, module_name=None)))
+            checks.append((result, job))
         outcomes = tracer.pool.map(job for _result, job in checks)
         for (result, _job), outcome in zip(checks, outcomes):
             result.score.pass_at_1 = 1.0 if outcome.ok else 0.0
@@ -383,6 +382,15 @@ def score_generations(
         if own_tracer:
             tracer.close()
     return ScoreReport(results)
+
+
+def output_check(code: str, expected: str, predicted: str | None,
+                 timeout: float = CHECK_TIMEOUT_SECONDS) -> Job | None:
+    """The sandbox job that checks a predicted output as CRUXEval does (it passes iff it runs
+    cleanly); None when the generation predicts no output, which fails."""
+    if predicted is None:
+        return None
+    return Job(code=check_program(code, expected, predicted), timeout=timeout, module_name=None)
 
 
 def _score_sample(sample: GenerationSample, trace: Trace) -> SampleResult:
@@ -394,5 +402,5 @@ def _score_sample(sample: GenerationSample, trace: Trace) -> SampleResult:
 
 __all__ = [
     "EXTRA_METRICS", "GenerationSample", "SampleResult", "ScoreReport", "TABLE9_METRICS",
-    "TraceScore", "load_generation_samples", "predicted_output", "token_statistics", "score_generations", "score_trace",
+    "TraceScore", "load_generation_samples", "output_check", "predicted_output", "token_statistics", "score_generations", "score_trace",
 ]

@@ -1,0 +1,47 @@
+"""Engines for environment tests: one that fails, one that never answers, one that records a real one."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from tokenroll.engines.base import Engine, EngineError, Generation, SamplingParams
+
+
+@dataclass
+class RaisingEngine(Engine):
+    """Raises `error` on every request."""
+
+    error: EngineError
+    model: str = "raising"
+
+    async def generate(self, prompt_ids: Sequence[int], sampling: SamplingParams) -> Generation:
+        raise self.error
+
+
+@dataclass
+class StalledEngine(Engine):
+    """Never answers (until cancelled)."""
+
+    model: str = "stalled"
+
+    async def generate(self, prompt_ids: Sequence[int], sampling: SamplingParams) -> Generation:
+        await asyncio.sleep(3600)
+        raise AssertionError("unreachable")
+
+
+@dataclass
+class RecordingEngine(Engine):
+    """Passes requests to `inner` and keeps every prompt and generation it returned."""
+
+    inner: Engine
+    model: str = "recording"
+    prompts: list[list[int]] = field(default_factory=list)
+    generations: list[Generation] = field(default_factory=list)
+
+    async def generate(self, prompt_ids: Sequence[int], sampling: SamplingParams) -> Generation:
+        self.prompts.append(list(prompt_ids))
+        generation = await self.inner.generate(prompt_ids, sampling)
+        self.generations.append(generation)
+        return generation
