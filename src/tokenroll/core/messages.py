@@ -180,6 +180,7 @@ def as_message(message: Message | Mapping[str, Any], index: int | None = None) -
 
 def as_messages(messages: Iterable[Message | Mapping[str, Any]]) -> list[Message]:
     """Coerce a sequence of mappings or Messages to Messages, naming the index of a bad one."""
-    if isinstance(messages, (str, bytes, Mapping)):
+    # Lists first: the `Mapping` check is an ABC check, slow on a hot path that sees lists.
+    if not isinstance(messages, (list, tuple)) and isinstance(messages, (str, bytes, Mapping)):
         raise TypeError(f"messages must be a list, got {type(messages).__name__}")
     return [as_message(message, i) for i, message in enumerate(messages)]

@@ -21,6 +21,7 @@ from __future__ import annotations
 import logging
 import math
 import os
+from itertools import groupby
 from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
@@ -328,13 +329,16 @@ def _undelta(stored: Any, base: list[Any] | None, decode=_identity) -> list[Any]
 
 def _runs(values: Sequence[Any]) -> list[Any]:
     """Run-length encoding as a flat list `[value, count, value, count, ...]`."""
+    # Equal values of different types (1 and 1.0, 1 and True) must not share a run: JSON keeps them apart.
+    key = None if len(set(map(type, values))) <= 1 else _typed
     out: list[Any] = []
-    for value in values:
-        if out and out[-2] == value and type(out[-2]) is type(value):
-            out[-1] += 1
-        else:
-            out += (value, 1)
+    for value, run in groupby(values, key):
+        out += (value[1] if key else value, sum(1 for _ in run))
     return out
+
+
+def _typed(value: Any) -> tuple[type, Any]:
+    return type(value), value
 
 
 def _unruns(flat: Sequence[Any]) -> list[Any]:

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import aiohttp
+import yarl
 import orjson
 
 from tokenroll.core.messages import Message
@@ -62,6 +63,9 @@ class RequestStats:
         self.retries_by_reason[reason] = self.retries_by_reason.get(reason, 0) + 1
 
 
+_JSON_HEADERS = {"Content-Type": "application/json"}
+
+
 class HTTPClient:
     """JSON over HTTP to one server, with a connection pool sized for many concurrent rollouts."""
 
@@ -81,6 +85,7 @@ class HTTPClient:
         self.max_connections = max_connections
         self.stats = RequestStats()
         self._session: aiohttp.ClientSession | None = None
+        self._urls: dict[str, yarl.URL] = {}
 
     def _get_session(self) -> aiohttp.ClientSession:
         # Created on first use: an aiohttp session belongs to the running event loop.
@@ -110,7 +115,9 @@ class HTTPClient:
         headers: Mapping[str, str] | None = None,
     ) -> Any:
         """Send one request (retrying retryable failures) and return the decoded JSON answer."""
-        url = self.base_url + path
+        url = self._urls.get(path)
+        if url is None:  # parsed once per path: aiohttp would parse a string URL on every request
+            url = self._urls[path] = yarl.URL(self.base_url + path)
         body = None if payload is None else orjson.dumps(payload)
         attempt = 0
         while True:
@@ -126,12 +133,11 @@ class HTTPClient:
                 await asyncio.sleep(retry_delay(self.retry, exc, attempt))
 
     async def _send_once(
-        self, method: str, url: str, body: bytes | None, headers: Mapping[str, str] | None
+        self, method: str, url: yarl.URL, body: bytes | None, headers: Mapping[str, str] | None
     ) -> Any:
-        request_headers = {"Content-Type": "application/json"} if body is not None else {}
+        request_headers = _JSON_HEADERS if body is not None else None
         if headers:
-            request_headers.update(headers)
-        where = f"{method} {url}"
+            request_headers = {**(request_headers or {}), **headers}
         try:
             async with self._get_session().request(
                 method, url, data=body, headers=request_headers
@@ -141,13 +147,13 @@ class HTTPClient:
                 retry_after = response.headers.get("Retry-After")
         # aiohttp's timeouts are also connection errors, so they are caught first.
         except TimeoutError:
-            raise EngineTimeoutError(f"{where}: no answer within {self.timeout:g} s") from None
+            raise EngineTimeoutError(f"{method} {url}: no answer within {self.timeout:g} s") from None
         except (aiohttp.ClientConnectionError, aiohttp.ClientPayloadError) as exc:
             raise ConnectionDroppedError(
-                f"{where}: connection failed or closed early ({type(exc).__name__}: {exc})"
+                f"{method} {url}: connection failed or closed early ({type(exc).__name__}: {exc})"
             ) from None
         if status >= 400:
-            error = _status_error(where, status, raw)
+            error = _status_error(f"{method} {url}", status, raw)
             if isinstance(error, RateLimitedError):
                 error.retry_after = parse_retry_after(retry_after)
             raise error
@@ -155,7 +161,7 @@ class HTTPClient:
             return orjson.loads(raw)
         except orjson.JSONDecodeError as exc:
             raise MalformedResponseError(
-                f"{where}: response is not JSON ({exc}); body starts {raw[:_BODY_PREVIEW]!r}"
+                f"{method} {url}: response is not JSON ({exc}); body starts {raw[:_BODY_PREVIEW]!r}"
             ) from None
 
     async def aclose(self) -> None:

@@ -66,11 +66,14 @@ async def guarded(limits: Limits, episode: Awaitable[StopReason]) -> tuple[StopR
     A timeout of the whole rollout is `TIMEOUT`; an engine failure `ENGINE_ERROR`; anything
     else raised (a `TimeoutError` from inside included) `ENV_ERROR`.
     """
+    deadline = None
     try:
+        if limits.timeout is None:  # no timer to arm: this runs once per rollout
+            return await episode, None
         async with asyncio.timeout(limits.timeout) as deadline:
             return await episode, None
     except TimeoutError:
-        if deadline.expired():
+        if deadline is not None and deadline.expired():
             return StopReason.TIMEOUT, None
         return StopReason.ENV_ERROR, describe(TimeoutError())
     except EngineError as exc:

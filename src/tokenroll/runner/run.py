@@ -11,10 +11,10 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
-import math
 import platform
 import sys
 import time
+from collections import deque
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
@@ -169,27 +169,31 @@ class _GroupRunner:
         self._writer: ResultsWriter | None = None
         self.rollouts_run = 0
         self.progress: Progress
-        self._slots = asyncio.Semaphore(config.concurrency)
         self._last_sync = time.monotonic()
 
     async def run(self, plan: Mapping[int, list[int]]) -> None:
-        queue = iter(plan.items())
-        # Enough group workers to keep every rollout slot busy while some groups are scoring.
-        workers = min(len(plan), math.ceil(self.config.concurrency / self.config.rollouts_per_example) + 1)
+        # `concurrency` workers take rollouts in example order; the one that finishes a
+        # group's last rollout scores and saves the group. No task per rollout, no semaphore.
+        jobs = deque((example, index) for example, indices in plan.items() for index in indices)
+        waiting = {example: len(indices) for example, indices in plan.items()}
+        fresh: dict[int, list[Trajectory]] = {example: [] for example in plan}
 
         async def work() -> None:
-            for example, indices in queue:
-                await self._group(example, indices)
+            while jobs:
+                example, index = jobs.popleft()
+                fresh[example].append(await self._rollout(example, index))
+                waiting[example] -= 1
+                if waiting[example] == 0:
+                    await self._group(example, fresh.pop(example))
 
         self._writer = None if self.directory is None else self.directory.writer()
         try:
-            await asyncio.gather(*(work() for _ in range(workers)))
+            await asyncio.gather(*(work() for _ in range(min(self.config.concurrency, len(jobs)))))
         finally:
             if self._writer is not None:
                 self._writer.close()
 
-    async def _group(self, example: int, indices: list[int]) -> None:
-        fresh = await asyncio.gather(*(self._rollout(example, index) for index in indices))
+    async def _group(self, example: int, fresh: list[Trajectory]) -> None:
         self.rollouts_run += len(fresh)
         old = [self.kept[(example, i)] for i in range(self.config.rollouts_per_example) if (example, i) in self.kept]
         group = sorted([*old, *fresh], key=lambda t: t.rollout_index)
@@ -214,12 +218,11 @@ class _GroupRunner:
         if policy.sampling.seed is not None:
             seed = policy.sampling.seed + example * self.config.rollouts_per_example + index
             policy = replace(policy, sampling=replace(policy.sampling, seed=seed))
-        async with self._slots:
-            try:
-                trajectory = await self.env.rollout(policy, self.rows[example])
-            except Exception as exc:  # environments should not raise; if one does, the rollout errs
-                trajectory = Trajectory(input=dict(self.rows[example]), stop_reason=StopReason.ENV_ERROR,
-                                        error=f"{type(exc).__name__}: {exc}")
+        try:
+            trajectory = await self.env.rollout(policy, self.rows[example])
+        except Exception as exc:  # environments should not raise; if one does, the rollout errs
+            trajectory = Trajectory(input=dict(self.rows[example]), stop_reason=StopReason.ENV_ERROR,
+                                    error=f"{type(exc).__name__}: {exc}")
         trajectory.example_id = example
         trajectory.rollout_index = index
         return trajectory
