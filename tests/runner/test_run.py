@@ -180,3 +180,9 @@ def test_the_run_directory_loader_keeps_the_last_line_of_each_rollout(tmp_path):
     loaded = directory.load()
     assert len(loaded) == 8
     assert next(t for t in loaded if t.id == changed.id).reward == 7.0
+
+
+def test_the_loader_keeps_every_line_without_a_place_in_a_run(tmp_path):
+    directory = RunDir(tmp_path)
+    directory.append([Trajectory(reward=1.0), Trajectory(reward=2.0)])
+    assert [t.reward for t in directory.load()] == [1.0, 2.0]

@@ -72,10 +72,11 @@ class RunDir:
         """The run's rollouts, the last line of each (example, rollout) pair, in file order."""
         if not self.results.exists():
             return []
-        repair_jsonl(self.results)
+        # Read-only: a torn last line is skipped here and repaired by the next writer.
         latest: dict[RolloutKey, Trajectory] = {}
         for trajectory in iter_jsonl(self.results):
-            key = (trajectory.example_id, trajectory.rollout_index)
+            # Lines without a place in a run (written by other tools) are all kept, by id.
+            key = (trajectory.example_id, trajectory.rollout_index) if trajectory.example_id is not None else (trajectory.id, -1)
             latest.pop(key, None)  # re-insert so order follows the last occurrence
             latest[key] = trajectory
         return list(latest.values())

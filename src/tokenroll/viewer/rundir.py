@@ -10,12 +10,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from tokenroll.core.serialization import iter_jsonl
 from tokenroll.core.trajectory import Trajectory
-
-RESULTS = "results.jsonl"
-METADATA = "metadata.json"
-VOCAB = "vocab.json"
+from tokenroll.runner.rundir import METADATA, RESULTS, VOCAB
+from tokenroll.runner.rundir import RunDir as _RunFiles
 
 
 class RunDirError(ValueError):
@@ -44,7 +41,7 @@ def load_run(path: str | Path) -> RunDir:
     if not results.is_file():
         raise RunDirError(f"{path} has no {RESULTS}")
     with paused_gc():
-        trajectories = list(_read_results(results))
+        trajectories = _read_results(path)
     return RunDir(
         path=path,
         metadata=_read_metadata(path / METADATA),
@@ -69,13 +66,14 @@ def paused_gc() -> Iterator[None]:
             gc.enable()
 
 
-def _read_results(path: Path) -> Iterator[Trajectory]:
+def _read_results(path: Path) -> list[Trajectory]:
+    """The run's rollouts as the runner counts them: the last line of each (example, rollout)."""
     try:
-        yield from iter_jsonl(path)
-    except ValueError as exc:  # iter_jsonl names the file and line already
+        return _RunFiles(path).load()
+    except ValueError as exc:  # the reader names the file and line already
         raise RunDirError(str(exc)) from None
     except OSError as exc:
-        raise RunDirError(f"cannot read {path}: {exc.strerror}") from None
+        raise RunDirError(f"cannot read {path / RESULTS}: {exc.strerror}") from None
 
 
 def _read_json_object(path: Path) -> dict[str, Any] | None:
