@@ -16,7 +16,7 @@ import orjson
 import pytest
 
 from tests.engines.local_model import require_local, smollm2  # noqa: F401 (fixture)
-from tests.sampling.fakes import Recording
+from tests.envs.fakes import RecordingEngine
 from tokenroll.cli.main import main
 from tokenroll.core.serialization import read_jsonl
 
@@ -73,7 +73,7 @@ def test_a_local_run_saves_exactly_what_the_engine_returned(smollm2, qa_file, tm
     from tokenroll.runner import EvalConfig, evaluate
 
     async def go():
-        engine = Recording(LocalEngine())
+        engine = RecordingEngine(LocalEngine())
         policy = Policy(engine, load_renderer(engine.inner.tokenizer))
         config = EvalConfig(num_examples=2, rollouts_per_example=2, concurrency=4, sampling={"max_tokens": 12, "seed": 5})
         result = await evaluate(load_environment("jsonl", path=str(qa_file)), policy, config, run_dir=tmp_path / "run")
@@ -83,7 +83,7 @@ def test_a_local_run_saves_exactly_what_the_engine_returned(smollm2, qa_file, tm
     engine, result = asyncio.run(go())
     saved = read_jsonl(tmp_path / "run" / "results.jsonl")
     assert len(saved) == 4 == len(engine.generations)
-    by_seed = {sampling.seed: (prompt, generation) for prompt, sampling, generation in engine.generations}
+    by_seed = engine.by_seed()
     for trajectory in saved:
         prompt, generation = by_seed[5 + trajectory.example_id * 2 + trajectory.rollout_index]
         step = trajectory.steps[0]

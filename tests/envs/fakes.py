@@ -38,10 +38,20 @@ class RecordingEngine(Engine):
     inner: Engine
     model: str = "recording"
     prompts: list[list[int]] = field(default_factory=list)
+    samplings: list[SamplingParams] = field(default_factory=list)
     generations: list[Generation] = field(default_factory=list)
 
     async def generate(self, prompt_ids: Sequence[int], sampling: SamplingParams) -> Generation:
-        self.prompts.append(list(prompt_ids))
         generation = await self.inner.generate(prompt_ids, sampling)
+        # Appended together, after the answer: concurrent requests keep the three lists aligned.
+        self.prompts.append(list(prompt_ids))
+        self.samplings.append(sampling)
         self.generations.append(generation)
         return generation
+
+    def by_seed(self) -> dict[int | None, tuple[list[int], Generation]]:
+        """Each request's prompt and generation, keyed by its sampling seed."""
+        return {s.seed: (p, g) for p, s, g in zip(self.prompts, self.samplings, self.generations)}
+
+    async def aclose(self) -> None:
+        await self.inner.aclose()

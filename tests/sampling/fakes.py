@@ -94,22 +94,3 @@ class FunctionEngine(Engine):
             finish_reason=answer.finish_reason,
         )
 
-
-class Recording(Engine):
-    """Passes every call to `inner` and keeps each request and the generation it returned."""
-
-    def __init__(self, inner: Engine) -> None:
-        self.inner = inner
-        self.model = getattr(inner, "model", "recording")
-        self.generations: list[tuple[list[int], SamplingParams, Generation]] = []
-
-    async def generate(self, prompt_ids: Sequence[int], sampling: SamplingParams) -> Generation:
-        generation = await self.inner.generate(prompt_ids, sampling)
-        self.generations.append((list(prompt_ids), sampling, generation))
-        return generation
-
-    async def max_model_len(self) -> int | None:
-        return await self.inner.max_model_len()
-
-    async def aclose(self) -> None:
-        await self.inner.aclose()

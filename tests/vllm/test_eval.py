@@ -14,7 +14,7 @@ from pathlib import Path
 import orjson
 import pytest
 
-from tests.sampling.fakes import Recording
+from tests.envs.fakes import RecordingEngine
 from tokenroll.cli.main import main
 from tokenroll.core.serialization import read_jsonl
 from tokenroll.engines.vllm import VLLMEngine
@@ -35,7 +35,7 @@ def qa_file(tmp_path: Path) -> Path:
 
 def test_every_stored_step_is_what_vllm_returned(vllm, renderer, qa_file, tmp_path):
     async def go():
-        engine = Recording(VLLMEngine(vllm.url, vllm.model))
+        engine = RecordingEngine(VLLMEngine(vllm.url, vllm.model))
         config = EvalConfig(num_examples=4, rollouts_per_example=3, concurrency=6, sampling={"max_tokens": 24, "seed": 7})
         result = await evaluate(load_environment("jsonl", path=str(qa_file)), Policy(engine, renderer), config,
                                 run_dir=tmp_path / "run")
@@ -45,7 +45,7 @@ def test_every_stored_step_is_what_vllm_returned(vllm, renderer, qa_file, tmp_pa
     engine, result = asyncio.run(go())
     saved = read_jsonl(tmp_path / "run" / "results.jsonl")
     assert len(saved) == 12 == len(engine.generations)
-    by_seed = {sampling.seed: (prompt, generation) for prompt, sampling, generation in engine.generations}
+    by_seed = engine.by_seed()
     for trajectory in saved:
         prompt, generation = by_seed[7 + trajectory.example_id * 3 + trajectory.rollout_index]
         step = trajectory.steps[0]
