@@ -66,7 +66,7 @@ class Progress:
         parts = [
             f"[{'#' * filled}{'.' * (_WIDTH - filled)}] {self.done}/{self.total}",
             f"reward {reward}",
-            f"{rate:.1f}/s",
+            f"{rate:.1f}/s" if rate >= 1 else f"{rate:.2g}/s",  # slow local runs still show a rate
         ]
         if remaining is not None and self.done < self.total:
             parts.append(f"eta {remaining:.0f}s")
