@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import copy
 import functools
-import copy
 import hashlib
 import json
 from collections.abc import Callable

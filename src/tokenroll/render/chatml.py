@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import Any, ClassVar
 
 from tokenroll.core.attribution import SCAFFOLD
+from tokenroll.render.base import Renderer
 from tokenroll.render.json_text import to_json
 from tokenroll.render.parsing import (
     ParsedCompletion,
@@ -45,6 +46,19 @@ def render_hermes_tools_system(
     tape.markup(HERMES_TOOLS_POSTAMBLE, owner)
     tape.token("<|im_end|>", owner)
     tape.markup("\n")
+
+
+class ChatMLRenderer(Renderer):
+    """Base of the ChatML families: `<|im_end|>` ends a turn, and completions parse as ChatML."""
+
+    stop_tokens = ("<|im_end|>", "<|endoftext|>")
+    tools_after_header = False  # tool definitions only appear in the header
+    reasoning: ClassVar[bool] = False
+    """Whether completions may open with `<think>` reasoning."""
+
+    def __init__(self, tokenizer: Any, **template_kwargs: Any) -> None:
+        super().__init__(tokenizer, **template_kwargs)
+        self._parser = ChatMLParser(self.tokenizer, reasoning=self.reasoning)
 
 
 class ChatMLParser:

@@ -11,24 +11,18 @@ from __future__ import annotations
 from typing import Any
 
 from tokenroll.core.messages import Message
-from tokenroll.render.base import Renderer, Tools, arguments_object
-from tokenroll.render.chatml import ChatMLParser, render_hermes_tools_system
+from tokenroll.render.base import Tools, arguments_object
+from tokenroll.render.chatml import ChatMLRenderer, render_hermes_tools_system
 from tokenroll.render.json_text import to_json
 from tokenroll.render.tape import TokenTape
 
 DEFAULT_SYSTEM = "You are Qwen, created by Alibaba Cloud. You are a helpful assistant."
 
 
-class Qwen25Renderer(Renderer):
+class Qwen25Renderer(ChatMLRenderer):
     """Qwen2.5 Instruct models (and Qwen2.5-Coder Instruct, which shares the template)."""
 
     family = "qwen2.5"
-    stop_tokens = ("<|im_end|>", "<|endoftext|>")
-    tools_after_header = False  # tool definitions only appear in the header
-
-    def __init__(self, tokenizer, **template_kwargs: Any) -> None:
-        super().__init__(tokenizer, **template_kwargs)
-        self._parser = ChatMLParser(tokenizer, reasoning=False)
 
     def _render(
         self,

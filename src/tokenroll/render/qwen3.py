@@ -14,23 +14,17 @@ import json
 from typing import Any
 
 from tokenroll.core.messages import Message
-from tokenroll.render.base import Renderer, Tools, split_reasoning
-from tokenroll.render.chatml import ChatMLParser, render_hermes_tools_system
+from tokenroll.render.base import Tools, split_reasoning
+from tokenroll.render.chatml import ChatMLRenderer, render_hermes_tools_system
 from tokenroll.render.json_text import to_json
 from tokenroll.render.tape import TokenTape
 
 
-class Qwen3Renderer(Renderer):
+class Qwen3Renderer(ChatMLRenderer):
     """Qwen3 hybrid-thinking models (Qwen3-0.6B ... Qwen3-235B-A22B)."""
 
     family = "qwen3"
-    stop_tokens = ("<|im_end|>", "<|endoftext|>")
-    tools_after_header = False  # tool definitions only appear in the header
-
-    def __init__(self, tokenizer, **template_kwargs: Any) -> None:
-        super().__init__(tokenizer, **template_kwargs)
-        self._parser = ChatMLParser(tokenizer, reasoning=True)
-
+    reasoning = True
 
     def _render(
         self,

@@ -12,24 +12,17 @@ from typing import Any
 
 from tokenroll.core.attribution import SCAFFOLD
 from tokenroll.core.messages import Message
-from tokenroll.render.base import Renderer, Tools
-from tokenroll.render.chatml import ChatMLParser
+from tokenroll.render.base import Tools
+from tokenroll.render.chatml import ChatMLRenderer
 from tokenroll.render.tape import TokenTape
 
 DEFAULT_SYSTEM = "You are a helpful AI assistant named SmolLM, trained by Hugging Face"
 
 
-class SmolLM2Renderer(Renderer):
+class SmolLM2Renderer(ChatMLRenderer):
     """SmolLM2 Instruct models (135M, 360M, 1.7B)."""
 
     family = "smollm2"
-    stop_tokens = ("<|im_end|>", "<|endoftext|>")
-    tools_after_header = False  # tool definitions only appear in the header
-
-    def __init__(self, tokenizer, **template_kwargs: Any) -> None:
-        super().__init__(tokenizer, **template_kwargs)
-        self._parser = ChatMLParser(tokenizer, reasoning=False)
-
 
     def _render(
         self,
