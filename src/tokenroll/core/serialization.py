@@ -98,12 +98,17 @@ def loads_trajectory(line: bytes | str) -> Trajectory:
         raise ValueError(f"missing field {exc.args[0]!r}") from None
 
 
+def dumps_lines(trajectories: Iterable[Trajectory]) -> bytes:
+    """Whole JSON lines, newline-terminated, encoded before anything is written."""
+    return b"".join(dumps_trajectory(t) + b"\n" for t in trajectories)
+
+
 def append_jsonl(path: str | os.PathLike[str], trajectories: Iterable[Trajectory], *, sync: bool = True) -> None:
     """Append trajectories to a JSON Lines file in one write, flushed (and with `sync`, fsynced).
 
     Every line is encoded before anything is written, so an encoding error writes nothing.
     """
-    payload = b"".join(dumps_trajectory(t) + b"\n" for t in trajectories)
+    payload = dumps_lines(trajectories)
     if not payload:
         return
     path = Path(path)

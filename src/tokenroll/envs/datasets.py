@@ -7,7 +7,7 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any, Union
 
-import orjson
+from tokenroll.traces.tasks import TaskFileError, read_jsonl
 
 DatasetSource = Union[str, os.PathLike[str], Iterable[Mapping[str, Any]]]
 """What an environment accepts as its dataset."""
@@ -35,18 +35,8 @@ def load_rows(source: DatasetSource) -> list[dict[str, Any]]:
 
 def _read_jsonl(path: Path) -> list[dict[str, Any]]:
     try:
-        data = path.read_bytes()
+        return [row for _, row in read_jsonl(path)]
+    except TaskFileError as exc:  # already names the file and line
+        raise DatasetError(str(exc)) from None
     except OSError as exc:
         raise DatasetError(f"cannot read dataset {path}: {exc.strerror or exc}") from None
-    rows: list[dict[str, Any]] = []
-    for number, line in enumerate(data.splitlines(), start=1):
-        if not line.strip():
-            continue
-        try:
-            row = orjson.loads(line)
-        except orjson.JSONDecodeError as exc:
-            raise DatasetError(f"{path}:{number}: not valid JSON ({exc})") from None
-        if not isinstance(row, dict):
-            raise DatasetError(f"{path}:{number}: expected a JSON object, got {type(row).__name__}")
-        rows.append(row)
-    return rows

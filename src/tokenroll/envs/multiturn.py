@@ -97,7 +97,6 @@ class MultiTurnEnv(Environment):
         clock.env += time.perf_counter() - tick
         base = sampler.sampling
         budget = TokenBudget.of(limits, base)
-        turns = 0
         while True:
             max_tokens = budget.next_turn()
             if max_tokens is None:
@@ -106,7 +105,6 @@ class MultiTurnEnv(Environment):
             tick = time.perf_counter()
             step = await sampler.step(messages)
             clock.model += time.perf_counter() - tick
-            turns += 1
             cut = budget.spend(step)
             if cut is not None:
                 return cut
@@ -114,11 +112,13 @@ class MultiTurnEnv(Environment):
                 return StopReason.PARSE_ERROR
             messages = [*messages, step.completion_message]
             tick = time.perf_counter()
-            if await self.is_completed(messages, state):
-                clock.env += time.perf_counter() - tick
+            completed = await self.is_completed(messages, state)
+            clock.env += time.perf_counter() - tick
+            if completed:
                 return StopReason.COMPLETED
-            if limits.max_turns is not None and turns >= limits.max_turns:
+            if limits.max_turns is not None and len(sampler.steps) >= limits.max_turns:
                 return StopReason.MAX_TURNS
+            tick = time.perf_counter()
             reply = await self.env_response(messages, state)
             clock.env += time.perf_counter() - tick
             if not reply:

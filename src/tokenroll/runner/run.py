@@ -23,7 +23,7 @@ from typing import Any
 from tokenroll.core.trajectory import StopReason, Trajectory
 from tokenroll.engines.base import SamplingParams
 from tokenroll.envs.advantages import Baseline, assign_advantages
-from tokenroll.envs.base import Environment, Policy
+from tokenroll.envs.base import Environment, Limits, Policy
 from tokenroll.runner.progress import Progress
 from tokenroll.runner.rundir import ResultsWriter, RolloutKey, RunDir
 from tokenroll.runner.summary import run_figures
@@ -107,13 +107,14 @@ async def evaluate(
     metadata = _metadata(env, policy, config, limits, sampling, describe, len(rows))
     if directory is not None:
         if resume:
-            metadata["resumed"] = directory.read_metadata().get("resumed", 0) + 1 if directory.metadata.exists() else 1
-            metadata["created_at"] = _previous_created_at(directory) or metadata["created_at"]
+            previous = directory.read_metadata() if directory.metadata.exists() else {}
+            metadata["resumed"] = previous.get("resumed", 0) + 1
+            metadata["created_at"] = previous.get("created_at", metadata["created_at"])
         directory.write_metadata({**metadata, "status": "running"})
 
-    runner = _GroupRunner(env, replace(policy, sampling=sampling), limits, config, rows, kept, directory)
     total = len(rows) * r
-    runner.progress = Progress(total, done=total - sum(map(len, plan.values())), enabled=progress)
+    bar = Progress(total, done=total - sum(map(len, plan.values())), enabled=progress)
+    runner = _GroupRunner(env, replace(policy, sampling=sampling), config, rows, kept, directory, bar)
     # The environment reads its own limits; the run's overrides apply for this run only.
     original_limits = env.limits
     env.limits = limits
@@ -153,11 +154,11 @@ class _GroupRunner:
         self,
         env: Environment,
         policy: Policy,
-        limits: Any,
         config: EvalConfig,
         rows: Sequence[Mapping[str, Any]],
         kept: dict[RolloutKey, Trajectory],
         directory: RunDir | None,
+        progress: Progress,
     ) -> None:
         self.env = env
         self.policy = policy
@@ -168,7 +169,7 @@ class _GroupRunner:
         self.finished: list[Trajectory] = []
         self._writer: ResultsWriter | None = None
         self.rollouts_run = 0
-        self.progress: Progress
+        self.progress = progress
         self._last_sync = time.monotonic()
 
     async def run(self, plan: Mapping[int, list[int]]) -> None:
@@ -248,7 +249,7 @@ def _metadata(
     env: Environment,
     policy: Policy,
     config: EvalConfig,
-    limits: Any,
+    limits: Limits,
     sampling: SamplingParams,
     describe: Mapping[str, Any] | None,
     examples: int,
@@ -294,13 +295,6 @@ def _versions() -> dict[str, str]:
             except PackageNotFoundError:
                 pass
     return versions
-
-
-def _previous_created_at(directory: RunDir) -> str | None:
-    try:
-        return directory.read_metadata().get("created_at")
-    except ValueError:
-        return None
 
 
 def _write_vocab(directory: RunDir, policy: Policy, trajectories: Sequence[Trajectory]) -> None:

@@ -16,7 +16,7 @@ from typing import Any
 
 import orjson
 
-from tokenroll.core.serialization import append_jsonl, dumps_trajectory, iter_jsonl, repair_jsonl
+from tokenroll.core.serialization import append_jsonl, dumps_lines, iter_jsonl, repair_jsonl
 from tokenroll.core.trajectory import Trajectory
 
 RESULTS = "results.jsonl"
@@ -83,7 +83,7 @@ class RunDir:
 
     def compact(self, trajectories: Iterable[Trajectory]) -> None:
         """Replace the results file with exactly these trajectories, atomically."""
-        _write_atomically(self.results, b"".join(dumps_trajectory(t) + b"\n" for t in trajectories))
+        _write_atomically(self.results, dumps_lines(trajectories))
 
     def read_vocab(self) -> dict[str, str]:
         try:
@@ -105,8 +105,7 @@ class ResultsWriter:
         self._file = open(path, "ab")
 
     def write(self, trajectories: Iterable[Trajectory], *, sync: bool = False) -> None:
-        payload = b"".join(dumps_trajectory(t) + b"\n" for t in trajectories)  # encoded whole before writing
-        self._file.write(payload)
+        self._file.write(dumps_lines(trajectories))  # encoded whole before anything is written
         self._file.flush()
         if sync:
             os.fsync(self._file.fileno())

@@ -34,13 +34,13 @@ class TraceTask:
 def read_jsonl(path: str | Path) -> Iterator[tuple[int, dict]]:
     """(line number, object) for each non-blank line; bad JSON names its line."""
     path = Path(path)
-    with path.open(encoding="utf-8") as handle:
+    with path.open("rb") as handle:  # bytes: a line that is not UTF-8 is named like bad JSON
         for number, line in enumerate(handle, start=1):
             if not line.strip():
                 continue
             try:
                 row = json.loads(line)
-            except ValueError as exc:
+            except ValueError as exc:  # UnicodeDecodeError included
                 raise TaskFileError(f"{path}:{number}: not valid JSON ({exc})") from None
             if not isinstance(row, dict):
                 raise TaskFileError(f"{path}:{number}: expected a JSON object, "

@@ -11,12 +11,8 @@ from pathlib import Path
 from typing import Any
 
 from tokenroll.core.trajectory import Trajectory
-from tokenroll.runner.rundir import METADATA, RESULTS, VOCAB
+from tokenroll.runner.rundir import METADATA, RESULTS, VOCAB, RunDirError
 from tokenroll.runner.rundir import RunDir as _RunFiles
-
-
-class RunDirError(ValueError):
-    """A run directory that cannot be shown; the message names the file (and line)."""
 
 
 @dataclass(slots=True)
